@@ -1,0 +1,29 @@
+"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from flask import current_app
+
+from worker.config import Settings
+from worker.limiter import Limiter
+from worker.store import JobStore
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """Long-lived objects of one web process."""
+
+    settings: Settings
+    redis: redis.Redis
+    store: JobStore
+    limiter: Limiter
+    celery: Celery
+
+
+def ctx() -> WebContext:
+    """The current app's context."""
+    return current_app.extensions["gemq"]  # type: ignore[no-any-return]

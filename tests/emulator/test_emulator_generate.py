@@ -1,0 +1,145 @@
+"""generateContent, countTokens and the model catalog through the real google-genai SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from emulator.textgen import count_words
+
+MODEL = "gemini-2.5-flash"
+
+
+def test_generate_returns_text_finish_reason_usage_and_version(client: genai.Client) -> None:
+    response = client.models.generate_content(model=MODEL, contents="Tell me about rivers")
+
+    assert response.text and count_words(response.text) >= 20
+    assert response.candidates[0].finish_reason == types.FinishReason.STOP
+    assert response.candidates[0].content.role == "model"
+    usage = response.usage_metadata
+    # "Tell me about rivers": 4 words + 3 for the one turn.
+    assert usage.prompt_token_count == 7
+    assert usage.candidates_token_count == count_words(response.text)
+    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    assert response.model_version == "gemini-2.5-flash-emu-001"
+    assert response.response_id
+
+
+def test_same_prompt_gives_same_text_and_models_differ(client: genai.Client) -> None:
+    first = client.models.generate_content(model=MODEL, contents="determinism check")
+    second = client.models.generate_content(model=MODEL, contents="determinism check")
+    other_model = client.models.generate_content(model="gemini-2.5-pro", contents="determinism check")
+    other_prompt = client.models.generate_content(model=MODEL, contents="determinism check!")
+
+    assert first.text == second.text
+    assert first.text != other_model.text
+    assert first.text != other_prompt.text
+
+
+def test_system_instruction_counts_as_a_turn(client: genai.Client) -> None:
+    config = types.GenerateContentConfig(system_instruction="Be brief please")
+    response = client.models.generate_content(model=MODEL, contents="one two", config=config)
+
+    # 3 + 2 words, two turns of 3.
+    assert response.usage_metadata.prompt_token_count == 11
+
+
+def test_both_api_versions_are_served(make_client: Callable[..., genai.Client]) -> None:
+    for version in ("v1", "v1beta"):
+        # Keep a reference: a genai.Client closes its HTTP client when garbage-collected.
+        client = make_client(api_version=version)
+        response = client.models.generate_content(model=MODEL, contents="hi")
+        assert response.text
+
+
+def test_max_output_tokens_cuts_with_max_tokens(client: genai.Client) -> None:
+    full = client.models.generate_content(model=MODEL, contents="long answer please").text
+    config = types.GenerateContentConfig(max_output_tokens=5, temperature=0.2, top_p=0.9, top_k=40)
+    response = client.models.generate_content(model=MODEL, contents="long answer please", config=config)
+
+    assert response.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+    assert response.text == " ".join(full.split()[:5])
+    assert response.usage_metadata.candidates_token_count == 5
+
+
+def test_stop_sequence_cuts_before_first_occurrence(client: genai.Client) -> None:
+    full = client.models.generate_content(model=MODEL, contents="stop here").text
+    stop = full.split()[6]
+    config = types.GenerateContentConfig(stop_sequences=[stop])
+    response = client.models.generate_content(model=MODEL, contents="stop here", config=config)
+
+    assert response.text == full[: full.index(stop)]
+    assert response.candidates[0].finish_reason == types.FinishReason.STOP
+
+
+def test_output_tokens_knob_forces_length(emulator, client: genai.Client) -> None:
+    emulator.configure(output_tokens=7)
+    response = client.models.generate_content(model=MODEL, contents="anything")
+
+    assert count_words(response.text) == 7
+    assert response.usage_metadata.candidates_token_count == 7
+
+
+def test_count_tokens_uses_the_documented_rule(client: genai.Client) -> None:
+    result = client.models.count_tokens(model=MODEL, contents="a b c d e")
+
+    assert result.total_tokens == 8
+
+
+def test_list_and_get_models(client: genai.Client) -> None:
+    names = [model.name for model in client.models.list()]
+    model = client.models.get(model="gemini-2.5-pro")
+
+    assert {"models/gemini-2.5-flash", "models/gemini-2.5-pro", "models/gemini-2.5-flash-lite"} <= set(names)
+    assert "models/gemini-2.0-flash" in names
+    assert model.name == "models/gemini-2.5-pro"
+    assert model.display_name == "Gemini 2.5 Pro"
+    assert model.input_token_limit and model.output_token_limit
+    assert "generateContent" in model.supported_actions
+
+
+def test_unknown_model_is_404_not_found(client: genai.Client) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model="gemini-9-ultra", contents="hi")
+    with pytest.raises(errors.ClientError) as caught_get:
+        client.models.get(model="gemini-9-ultra")
+
+    assert caught.value.code == 404 and caught.value.status == "NOT_FOUND"
+    assert caught_get.value.code == 404
+
+
+def test_bad_generation_config_is_400_invalid_argument(client: genai.Client) -> None:
+    config = types.GenerateContentConfig(temperature=5.0)
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model=MODEL, contents="hi", config=config)
+
+    assert caught.value.code == 400
+    assert caught.value.status == "INVALID_ARGUMENT"
+    assert caught.value.details["error"]["code"] == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[]", b"{}", b'{"contents": []}', b'{"contents": [{"parts": [{"text": 3}]}]}'],
+)
+def test_malformed_requests_are_400(emulator, body: bytes) -> None:
+    response = emulator.admin.post(
+        f"/v1beta/models/{MODEL}:generateContent",
+        content=body,
+        headers={"x-goog-api-key": "k", "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert "retry-after" not in response.headers
+
+
+def test_key_may_come_as_query_parameter(emulator) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    response = emulator.admin.post(f"/v1/models/{MODEL}:generateContent?key=abc", json=body)
+
+    assert response.status_code == 200
+    assert response.json()["candidates"][0]["content"]["parts"][0]["text"]

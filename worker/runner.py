@@ -19,7 +19,9 @@ from typing import Any
 
 import structlog
 
+from worker.cache import ResponseCache
 from worker.config import Settings
+from worker.conversations import TURN_POLL_S, Conversations
 from worker.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.gemini import GeminiClient, Generation
 from worker.jobs import JobStatus, Priority, now_ms
@@ -57,6 +59,8 @@ class JobRunner:
         gemini: GeminiClient,
         limiter: Limiter,
         leases: LeaseKeeper | None = None,
+        conversations: Conversations | None = None,
+        cache: ResponseCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -65,6 +69,8 @@ class JobRunner:
         self.gemini = gemini
         self.limiter = limiter
         self.leases = leases
+        self.conversations = conversations
+        self.cache = cache
         self.sleep = sleep
         self.jitter = jitter
 
@@ -72,8 +78,12 @@ class JobRunner:
         """Take the job one step further: a call, a wait, a retry or its end."""
         record = self.store.get(job_id)
         if record is None or record["status"] not in NON_TERMINAL:
+            if record is not None and self.conversations:
+                self.conversations.settle(record)  # cancelled while queued, or its worker died after the end
             return Outcome(record=record)
-        request = json.loads(record["request"])
+        request = self._prepare(record)
+        if isinstance(request, Outcome):
+            return request
         model = current_model(record, request)
         admission = self._admit(record, model, request)
         if not isinstance(admission, Admission):
@@ -86,6 +96,18 @@ class JobRunner:
             if self.leases:
                 self.leases.drop(model, admission.call_id)
             self.limiter.release(model, admission.call_id)
+
+    def _prepare(self, record: dict[str, str]) -> dict[str, Any] | Outcome:
+        """The request to send, or an Outcome when the run ends before a call (cache hit, conversation line)."""
+        request: dict[str, Any] = json.loads(record["request"])
+        if self.cache and (cached := self.cache.get(record)) is not None:
+            return self._finish(record, JobStatus.succeeded, result=cached)
+        if self.conversations:
+            prepared = self.conversations.prepare(record, request)
+            if prepared is None:
+                return Outcome(requeue_in=TURN_POLL_S, record=record)  # not its turn: no attempt is counted
+            request = prepared
+        return request
 
     def _admit(self, record: dict[str, str], model: str, request: dict[str, Any]) -> Admission | Outcome:
         """Admission for one call, sleeping through short waits; an Outcome when the run ends here."""
@@ -107,7 +129,8 @@ class JobRunner:
 
     def _call(self, record: dict[str, str], request: dict[str, Any], model: str, admission: Admission) -> Outcome:
         attempts = int(record.get("attempts") or 0) + 1
-        fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1)}
+        fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1),
+                  "partial_text": ""}  # each attempt streams the answer from its start
         if not record.get("started_ms"):
             fields["started_ms"] = str(now_ms())
         if not self.store.transition(record, JobStatus.running, allowed=STARTABLE, fields=fields).moved:
@@ -120,6 +143,8 @@ class JobRunner:
             writer.flush()
         except JobCancelled:
             bound.info("job.cancelled_while_running")
+            if self.conversations:
+                self.conversations.settle(record)
             return Outcome(record=record)
         except RetryableError as exc:
             bound.info("job.attempt_failed", error_type=type(exc).__name__, status_code=exc.status_code)
@@ -177,9 +202,13 @@ class JobRunner:
         if not moved.moved:
             return Outcome(record=record)
         record.update(fields, status=status.value)
+        if self.conversations:
+            self.conversations.settle(record)
+        if self.cache and result is not None:
+            self.cache.put(record, result)
         log.info("job.finished", job_id=record["id"], status=status.value, model=record["model"],
                  priority=record["priority"], attempts=int(record.get("attempts") or 0),
-                 error_type=(error or {}).get("type"))
+                 error_type=(error or {}).get("type"), cached=bool((result or {}).get("cached")))
         return Outcome(finished=status.value, batch_completed=moved.batch_completed, record=record)
 
     def _backoff(self, attempt: int) -> float:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.cache import ResponseCache
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
 from worker.redisconn import connect
@@ -33,7 +35,8 @@ class Runtime:
         store = JobStore(client, settings)
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
-        runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter))
+        runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
+                           conversations=Conversations(client, store, settings), cache=ResponseCache(client, settings))
         return cls(settings, client, store, limiter, gemini, runner)
 
 

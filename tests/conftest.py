@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from helpers import TENANTS, Api
-from procs import EmulatorProcess, RedisServer, WorkerProcess
+from procs import EmulatorProcess, RedisServer, WebProcess, WorkerProcess
 
 from web import create_app
 from worker.config import Settings
@@ -71,6 +71,14 @@ def settings(base_env: dict[str, str]) -> Settings:
 def worker(base_env: dict[str, str], run_dir: Path) -> Iterator[WorkerProcess]:
     """A real Celery worker for the session."""
     process = WorkerProcess(base_env, run_dir / "worker.log", name="session", concurrency=16).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def web_server(base_env: dict[str, str], run_dir: Path) -> Iterator[WebProcess]:
+    """The web app under real gunicorn for the session."""
+    process = WebProcess(base_env, run_dir / "web.log").start()
     yield process
     process.stop()
 

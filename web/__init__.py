@@ -8,11 +8,13 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs
+from web import auth, conversations, errors, events, health, jobs
 from web.context import WebContext
+from web.feed import EventFeed, ListenerSlots
 from web.openapi import spec
 from worker.celery_app import create_celery
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.logs import configure_logging
 from worker.redisconn import connect
@@ -28,19 +30,29 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     client = connect(settings)
+    store = JobStore(client, settings)
     app.extensions["gemq"] = WebContext(
         settings=settings,
         redis=client,
-        store=JobStore(client, settings),
+        store=store,
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
+        conversations=Conversations(client, store, settings),
+        events=_event_feed(settings, store),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp):
+    for blueprint in (health.bp, jobs.bp, events.bp, conversations.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app
+
+
+def _event_feed(settings: Settings, store: JobStore) -> EventFeed:
+    """The SSE reader, with its own Redis pool: idle listeners block there, never in the submit path's pool."""
+    listeners = connect(settings, max_connections=settings.sse_max_listeners + 10,
+                        socket_timeout=settings.sse_heartbeat + 10)
+    return EventFeed(settings=settings, redis=listeners, store=store, slots=ListenerSlots(settings.sse_max_listeners))
 
 
 def create_served_app() -> Flask:

@@ -8,7 +8,9 @@ import redis
 from celery import Celery
 from flask import current_app
 
+from web.feed import EventFeed
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.store import JobStore
 
@@ -22,6 +24,8 @@ class WebContext:
     store: JobStore
     limiter: Limiter
     celery: Celery
+    conversations: Conversations
+    events: EventFeed
 
 
 def ctx() -> WebContext:

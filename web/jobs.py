@@ -108,6 +108,7 @@ def cancel_job(job_id: str) -> Response:
     outcome = ctx().store.cancel(record)
     if not outcome.moved:
         raise ApiError(409, f"the job is already {outcome.previous}")
+    ctx().conversations.settle({**record, "status": "cancelled"})  # the next job of its conversation may start
     log.info("job.cancelled", job_id=job_id, tenant=g.tenant, previous=outcome.previous)
     return job_response(ctx().store.get(job_id) or record)
 

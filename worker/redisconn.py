@@ -12,12 +12,17 @@ from worker.config import Settings
 SOCKET_TIMEOUT = 5.0
 
 
-def connect(settings: Settings, *, max_connections: int | None = None) -> redis.Redis:
-    """A client for ``settings.redis_url`` that decodes replies to ``str`` and retries briefly."""
+def connect(
+    settings: Settings, *, max_connections: int | None = None, socket_timeout: float = SOCKET_TIMEOUT
+) -> redis.Redis:
+    """A client for ``settings.redis_url`` that decodes replies to ``str`` and retries briefly.
+
+    ``socket_timeout`` must exceed the longest ``BLOCK`` a caller asks for (event streams).
+    """
     return redis.Redis.from_url(
         settings.redis_url,
         decode_responses=True,
-        socket_timeout=SOCKET_TIMEOUT,
+        socket_timeout=socket_timeout,
         socket_connect_timeout=SOCKET_TIMEOUT,
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),

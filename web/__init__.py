@@ -22,6 +22,11 @@ from worker.store import JobStore
 
 log = structlog.get_logger("gemq.web")
 
+#: Redis connections one web process uses for requests; a greenlet finding all busy waits for one.
+WEB_REDIS_CONNECTIONS = 100
+#: Seconds a request waits for a free Redis connection before it is answered 503.
+POOL_WAIT_S = 5.0
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app for ``settings`` (default: from the environment); connects lazily."""
@@ -29,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("gemq")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    client = connect(settings)
+    client = connect(settings, max_connections=WEB_REDIS_CONNECTIONS, pool_wait=POOL_WAIT_S)
     store = JobStore(client, settings)
     app.extensions["gemq"] = WebContext(
         settings=settings,
@@ -38,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
         conversations=Conversations(client, store, settings),
-        events=_event_feed(settings, store),
+        events=_event_feed(settings),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
@@ -48,11 +53,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _event_feed(settings: Settings, store: JobStore) -> EventFeed:
-    """The SSE reader, with its own Redis pool: idle listeners block there, never in the submit path's pool."""
+def _event_feed(settings: Settings) -> EventFeed:
+    """The SSE reader, with its own Redis pool: listeners block there, never in the requests' pool."""
     listeners = connect(settings, max_connections=settings.sse_max_listeners + 10,
-                        socket_timeout=settings.sse_heartbeat + 10)
-    return EventFeed(settings=settings, redis=listeners, store=store, slots=ListenerSlots(settings.sse_max_listeners))
+                        socket_timeout=settings.sse_heartbeat + 10, pool_wait=POOL_WAIT_S)
+    return EventFeed(settings=settings, redis=listeners, store=JobStore(listeners, settings),
+                     slots=ListenerSlots(settings.sse_max_listeners))
 
 
 def create_served_app() -> Flask:

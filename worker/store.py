@@ -3,7 +3,9 @@
 A job is one hash (``keys.job``).  All status changes go through ``lua/transition.lua`` so the
 check of the current status and the write are atomic: a terminal record is written once, and a
 cancelled job cannot be moved back to ``running``.  Each change also appends an event to the
-job's stream (``keys.job_events``), which the SSE endpoint reads.
+job's stream (``keys.job_events``), which the SSE endpoint reads.  A job of a conversation takes
+its place in the conversation's line when it is saved (``lua/conv_ticket.lua``, see
+``worker.conversations``), so jobs saved together keep their order.
 """
 
 from __future__ import annotations

@@ -66,8 +66,10 @@ def create_celery(settings: Settings) -> Celery:
         worker_disable_prefetch=True,
         worker_pool="threads",
         worker_concurrency=settings.worker_concurrency,
+        # Workers send task events (Flower needs them); publishers do not send "task-sent" events,
+        # which would cost the submit path an extra Redis PUBLISH per job.
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         include=["worker.tasks"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, conversations, errors, events, health, jobs
+from web import auth, conversations, errors, events, health, jobs, limits
 from web.context import WebContext
 from web.feed import EventFeed, ListenerSlots
 from web.openapi import spec
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, events.bp, conversations.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, events.bp, conversations.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis
 
 from worker.cache import ResponseCache
+from worker.cancels import CancelWatch
 from worker.config import Settings
 from worker.conversations import Conversations
 from worker.gemini import GeminiClient
@@ -36,7 +37,8 @@ class Runtime:
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
-                           conversations=Conversations(client, store, settings), cache=ResponseCache(client, settings))
+                           cancels=CancelWatch(client), conversations=Conversations(client, store, settings),
+                           cache=ResponseCache(client, settings))
         return cls(settings, client, store, limiter, gemini, runner)
 
 

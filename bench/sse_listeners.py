@@ -3,7 +3,7 @@
     .venv/bin/python bench/sse_listeners.py [--listeners 200] [--submits 400] [--clients 4]
 
 Starts a private redis-server, the emulator (slow streaming: ``--tokens-per-second``,
-``--output-tokens``) and gunicorn as the Procfile runs it (gevent, 2 workers), then measures
+``--output-tokens``, ``--chunk-tokens``) and gunicorn as the Procfile runs it (gevent, 2 workers), then measures
 ``POST /v1/jobs`` latency in four phases, the same number of submits each:
 
 1. ``baseline``: no listeners, no worker.
@@ -154,6 +154,14 @@ def phase(web: WebProcess, args: argparse.Namespace, stats: Any = None) -> dict[
     return figures
 
 
+def quiet_cores(web: WebProcess, seconds: float = 5.0) -> float:
+    """Cores gunicorn uses over ``seconds`` with no submits (what listeners alone cost)."""
+    before, _ = web_usage(web)
+    time.sleep(seconds)
+    after, _ = web_usage(web)
+    return round((after - before) / seconds, 3)
+
+
 def submit_batch(url: str, count: int, label: str) -> list[str]:
     """Submit ``count`` high-priority jobs; their ids."""
     with httpx.Client(base_url=url, headers=HEADERS, timeout=30, trust_env=False) as http:
@@ -182,8 +190,9 @@ def running(url: str, job_ids: list[str]) -> bool:
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """All phases; returns the summary."""
     redis_server = RedisServer(workdir / "redis").start()
-    emulator = EmulatorProcess(workdir / "emulator.log", "--tokens-per-second", str(args.tokens_per_second),
-                               "--output-tokens", str(args.output_tokens)).start()
+    knobs = {"--tokens-per-second": args.tokens_per_second, "--output-tokens": args.output_tokens,
+             "--chunk-tokens": args.chunk_tokens}
+    emulator = EmulatorProcess(workdir / "emulator.log", *(str(x) for kv in knobs.items() for x in kv)).start()
     env = {k: v for k, v in os.environ.items() if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY"}}
     env.update(REDIS_URL=redis_server.url, GEMINI_BASE_URL=emulator.url, GEMQ_API_KEYS=f"bench:{API_KEY}",
                GEMQ_SUBMIT_LIMITS="", GEMQ_LOG_LEVEL="WARNING", NO_PROXY="127.0.0.1,localhost",
@@ -200,12 +209,15 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         listened_ids = submit_batch(web.url, args.listeners, "listened")
         listener, stats = start_listeners(web.url, listened_ids)
         summary["idle_listeners"] = phase(web, args, stats)
+        summary["idle_listeners"]["web_cores_without_submits"] = quiet_cores(web)
         worker = WorkerProcess(env, workdir / "worker.log", name="bench", concurrency=args.listeners).start()
         wait_until(lambda: running(web.url, control_ids), timeout=60, what="the control jobs to run")
         summary["worker_streaming_unlistened"] = phase(web, args, stats)
+        summary["worker_streaming_unlistened"]["web_cores_without_submits"] = quiet_cores(web)
         wait_until(lambda: stats["deltas"].value >= 2 * args.listeners, timeout=args.output_tokens
                    / args.tokens_per_second + 120, interval=0.5, what="deltas to reach the listeners")
         summary["worker_streaming_to_listeners"] = phase(web, args, stats)
+        summary["worker_streaming_to_listeners"]["web_cores_without_submits"] = quiet_cores(web)
         ended = ("done", "refused", "failed")
         wait_until(lambda: sum(stats[n].value for n in ended) == args.listeners, interval=0.5,
                    timeout=args.output_tokens / args.tokens_per_second + 120, what="every listener to end")
@@ -238,6 +250,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent submitting clients")
     parser.add_argument("--tokens-per-second", type=float, default=16.0)
     parser.add_argument("--output-tokens", type=int, default=800)
+    parser.add_argument("--chunk-tokens", type=int, default=4, help="words per streamed chunk (a chunk per 250 ms)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gemq-bench-sse-") as tmp:

@@ -213,3 +213,13 @@ def test_invalid_conversation_requests_are_422(api: Api, body: dict[str, object]
     response = api.post("/v1/jobs", body)
     assert response.status_code == 422
     assert response.get_json()["error"]["type"] == "invalid_request"
+
+
+def test_a_conversations_keys_share_one_ttl_refreshed_on_use(api: Api, redis_server: RedisServer,
+                                                             settings: Settings) -> None:
+    conversation = new_conversation()
+    api.wait(api.submit(prompt=f"keep me {tag()}", conversation_id=conversation)["id"])
+    client = redis_server.client()
+    line = [f"gemq:conv:acme:{conversation}"] + [f"gemq:conv:acme:{conversation}:{p}" for p in ("next", "turn")]
+    ttls = [client.ttl(key) for key in line]
+    assert all(settings.conversation_ttl - 60 < ttl <= settings.conversation_ttl for ttl in ttls), ttls

@@ -108,8 +108,5 @@ class Conversations:
         return False
 
     def _end_turn(self, tenant: str, conversation: str, ticket: int, exchange: str) -> bool:
-        line = [keys.conversation(tenant, conversation),
-                keys.conversation_part(tenant, conversation, "turn"),
-                keys.conversation_part(tenant, conversation, "holders")]
         args = [ticket, exchange, self.settings.conversation_max_turns, self.settings.conversation_ttl]
-        return bool(self._settle(keys=line, args=args))
+        return bool(self._settle(keys=keys.conversation_line(tenant, conversation), args=args))

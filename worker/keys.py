@@ -114,6 +114,12 @@ def conversation_part(tenant: str, conversation_id: str, part: str) -> str:
     return f"{PREFIX}conv:{tenant}:{conversation_id}:{part}"
 
 
+def conversation_line(tenant: str, conversation_id: str) -> list[str]:
+    """All of a conversation's keys, in the order its Lua scripts take them: history, next, turn, holders."""
+    parts = [conversation_part(tenant, conversation_id, part) for part in ("next", "turn", "holders")]
+    return [conversation(tenant, conversation_id), *parts]
+
+
 def cache(tenant: str, request_hash: str) -> str:
     """A cached result for one tenant and request."""
     return f"{PREFIX}cache:{tenant}:{request_hash}"

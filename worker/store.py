@@ -117,8 +117,7 @@ class JobStore:
 
     def _take_ticket(self, record: dict[str, str], pipe: Any) -> None:
         """Queue the job in its conversation's line, in the order jobs are saved (``lua/conv_ticket.lua``)."""
-        tenant, conversation = record["tenant"], record["conversation_id"]
-        line = [keys.conversation_part(tenant, conversation, part) for part in ("next", "turn", "holders")]
+        line = keys.conversation_line(record["tenant"], record["conversation_id"])
         self._ticket(keys=[*line, keys.job(record["id"])], args=[record["id"], self.settings.conversation_ttl],
                      client=pipe)
 

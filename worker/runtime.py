@@ -13,6 +13,7 @@ from worker.limiter import LeaseKeeper, Limiter
 from worker.redisconn import connect
 from worker.runner import JobRunner
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Runtime:
     limiter: Limiter
     gemini: GeminiClient
     runner: JobRunner
+    webhooks: WebhookEvents
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -34,7 +36,7 @@ class Runtime:
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter))
-        return cls(settings, client, store, limiter, gemini, runner)
+        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings))
 
 
 _lock = threading.Lock()

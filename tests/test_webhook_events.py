@@ -84,11 +84,22 @@ def test_an_attempt_is_taken_once_even_with_duplicate_messages(events: WebhookEv
     assert isinstance(events.begin(event_id, 1, lease_s=30), Attempt)
 
 
-def test_an_attempt_whose_worker_died_can_be_taken_again_after_its_lease(events: WebhookEvents) -> None:
+def test_an_attempt_whose_worker_died_is_due_again_when_its_lease_ends(events: WebhookEvents) -> None:
     event_id = new_event(events, FakePublisher())
     assert isinstance(events.begin(event_id, 0, lease_s=0.1), Attempt)
+    assert due_score(events, event_id, 0) is not None  # parked while it runs
     time.sleep(0.15)
+    members, _ = events.claim_due(lease_s=30, limit=1000)
+    assert due_member(event_id, 0) in members  # the mover publishes it again
     assert isinstance(events.begin(event_id, 0, lease_s=30), Attempt)
+
+
+def test_recording_an_attempt_unparks_it(events: WebhookEvents) -> None:
+    event_id = new_event(events, FakePublisher())
+    taken = events.begin(event_id, 0, lease_s=30)
+    assert isinstance(taken, Attempt)
+    events.record(taken, {"at": "t", "status_code": 200, "error": None, "duration_ms": 1}, "delivered")
+    assert due_score(events, event_id, 0) is None
 
 
 def test_recording_an_attempt_schedules_the_next_in_the_same_step(events: WebhookEvents) -> None:
@@ -131,12 +142,23 @@ def test_the_mover_claims_only_due_attempts_and_hides_them_while_it_publishes(ev
     events.redis.delete(keys.webhooks_due())
     now = now_ms()
     events.redis.zadd(keys.webhooks_due(), {"evt_a:1": now - 10, "evt_b:2": now + 60_000})
-    assert events.claim_due(lease_s=0.2, limit=10) == ["evt_a:1"]
-    assert events.claim_due(lease_s=0.2, limit=10) == []  # claimed: hidden from other movers
+    assert events.claim_due(lease_s=0.2, limit=10)[0] == ["evt_a:1"]
+    assert events.claim_due(lease_s=0.2, limit=10)[0] == []  # claimed: hidden from other movers
     time.sleep(0.25)
-    assert events.claim_due(lease_s=0.2, limit=10) == ["evt_a:1"]  # its mover died: due again
-    events.publish(FakePublisher(), ["evt_a:1"])
+    members, until = events.claim_due(lease_s=0.2, limit=10)
+    assert members == ["evt_a:1"]  # its mover died: due again
+    events.publish(FakePublisher(), members, parked_until=until)
     assert events.redis.zrange(keys.webhooks_due(), 0, -1) == ["evt_b:2"]
+    events.redis.delete(keys.webhooks_due())
+
+
+def test_publishing_keeps_an_entry_a_worker_re_parked_meanwhile(events: WebhookEvents) -> None:
+    events.redis.delete(keys.webhooks_due())
+    events.redis.zadd(keys.webhooks_due(), {"evt_c:0": now_ms() - 10})
+    members, until = events.claim_due(lease_s=60, limit=10)
+    events.redis.zadd(keys.webhooks_due(), {"evt_c:0": until + 5})  # a worker took it before we unparked it
+    events.publish(FakePublisher(), members, parked_until=until)
+    assert events.redis.zscore(keys.webhooks_due(), "evt_c:0") == until + 5
     events.redis.delete(keys.webhooks_due())
 
 

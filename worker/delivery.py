@@ -69,8 +69,9 @@ class Deliverer:
         self.http = http or httpx.Client(trust_env=False, follow_redirects=False, limits=httpx.Limits(
             max_connections=None, max_keepalive_connections=0))
         self.resolve = resolve
-        #: Longer than any attempt can take, so a duplicate message never runs beside a live attempt.
-        self.lease_s = 2 * settings.webhook_timeout + 30.0
+        #: Longer than an attempt takes (its HTTP budget plus the DNS lookup and two Redis calls), so a
+        #: duplicate message never runs beside a live attempt; a dead worker's attempt is retried after it.
+        self.lease_s = 3 * settings.webhook_timeout + 5.0
 
     def deliver(self, event_id: str, index: int) -> str:
         """Make attempt ``index`` of the event, record it and schedule the next; returns the new state."""
@@ -163,8 +164,8 @@ class DueMover:
 
     def run_once(self) -> int:
         """Claim and publish what is due now; returns how many."""
-        members = self.events.claim_due(CLAIM_LEASE_S, CLAIM_BATCH)
-        self.events.publish(self.celery, members)
+        members, claimed_until = self.events.claim_due(CLAIM_LEASE_S, CLAIM_BATCH)
+        self.events.publish(self.celery, members, parked_until=claimed_until)
         return len(members)
 
     def run(self) -> None:

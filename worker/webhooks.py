@@ -4,8 +4,10 @@ An event is created once (idempotent by its id) with the exact body that will be
 on every attempt, and its attempt 0 is published at once.  Each attempt is taken
 (``lua/webhook_begin.lua``), made by ``worker.delivery``, and recorded together with the
 scheduling of the next one (``lua/webhook_record.lua``) in the ``webhooks:due`` zset, which a
-mover thread publishes when due (``lua/webhook_claim.lua``).  Every step that can be repeated
-after a crash is safe to repeat, so deliveries are at least once and duplicates are dropped.
+mover thread publishes when due (``lua/webhook_claim.lua``).  Whatever is in flight is also parked
+in that zset as a safety net (a first attempt not yet published, an attempt being made, a claimed
+attempt being published), so a process dying at any point delays a delivery but never loses it.
+Deliveries are therefore at least once; duplicate messages are dropped by ``webhook_begin.lua``.
 
 Used by the worker (job finished), the web (job cancelled) and, later, batches
 (:meth:`WebhookEvents.enqueue_event` with ``batch.completed``).  No HTTP here: this module is
@@ -87,6 +89,7 @@ class WebhookEvents:
         self._begin = load_script(client, "webhook_begin")
         self._record = load_script(client, "webhook_record")
         self._claim = load_script(client, "webhook_claim")
+        self._published = load_script(client, "webhook_published")
 
     # -- creating events -------------------------------------------------------------------
 
@@ -108,7 +111,7 @@ class WebhookEvents:
         if created != 1:
             return False
         log.info("webhook.enqueued", event_id=event_id, event_type=event_type, tenant=tenant)
-        self.publish(celery, [due_member(event_id, 0)])
+        self.publish(celery, [due_member(event_id, 0)], parked_until=grace_ms)
         return True
 
     def enqueue_job_event(self, celery: Celery, job_id: str, record: dict[str, str] | None = None) -> bool:
@@ -127,12 +130,13 @@ class WebhookEvents:
                                   event_type=JOB_EVENT_TYPES[status], data=data, event_id=event_id,
                                   owner=keys.job(job_id))
 
-    def publish(self, celery: Celery, members: Sequence[str]) -> None:
-        """Publish the attempts named by due ``members``, then drop them from the due set.
+    def publish(self, celery: Celery, members: Sequence[str], *, parked_until: int) -> None:
+        """Publish the attempts named by due ``members`` (parked until ``parked_until`` ms), then unpark them.
 
-        A member whose publish fails stays in the set and is published by the mover once due: a
-        broker hiccup delays a delivery but never loses it.
+        A member whose publish fails stays parked and is published by the mover once due: a broker
+        hiccup delays a delivery but never loses it.
         """
+        published = []
         for member in members:
             event_id, attempt = parse_due_member(member)
             try:
@@ -140,7 +144,9 @@ class WebhookEvents:
             except (KombuError, redis.RedisError, OSError) as exc:
                 log.warning("webhook.publish_failed", event_id=event_id, attempt=attempt, error_type=type(exc).__name__)
                 continue
-            self.redis.zrem(keys.webhooks_due(), member)
+            published.append(member)
+        if published:
+            self._published(keys=[keys.webhooks_due()], args=[parked_until, *published])
 
     def _ttl(self) -> int:
         """Keep an event at least as long as its job, and a day beyond its whole retry schedule."""
@@ -150,7 +156,8 @@ class WebhookEvents:
 
     def begin(self, event_id: str, index: int, lease_s: float) -> Attempt | str:
         """Take attempt ``index``: an :class:`Attempt`, or why the message is dropped."""
-        reply = self._begin(keys=[keys.webhook(event_id)], args=[index, now_ms(), int(lease_s * 1000)])
+        reply = self._begin(keys=[keys.webhook(event_id), keys.webhooks_due()],
+                            args=[index, now_ms(), int(lease_s * 1000), due_member(event_id, index)])
         if int(reply[0]) != 1:
             return str(reply[1])
         tenant, url, body, owner = reply[1:5]
@@ -162,13 +169,15 @@ class WebhookEvents:
         event_keys = [keys.webhook(attempt.event_id), keys.webhooks_due(), *([attempt.owner] if attempt.owner else [])]
         recorded = self._record(keys=event_keys, args=[
             attempt.index, json.dumps(result, separators=(",", ":")), state, due_ms,
-            due_member(attempt.event_id, attempt.index + 1),
+            due_member(attempt.event_id, attempt.index + 1), due_member(attempt.event_id, attempt.index),
         ])
         return bool(recorded)
 
-    def claim_due(self, lease_s: float, limit: int) -> list[str]:
-        """Due attempts, claimed for ``lease_s`` seconds (they come back if not published by then)."""
-        return list(self._claim(keys=[keys.webhooks_due()], args=[now_ms(), int(lease_s * 1000), limit]))
+    def claim_due(self, lease_s: float, limit: int) -> tuple[list[str], int]:
+        """Due attempts, claimed for ``lease_s`` seconds (due again if not published by then), and that time (ms)."""
+        now = now_ms()
+        until = now + int(lease_s * 1000)
+        return list(self._claim(keys=[keys.webhooks_due()], args=[now, until, limit])), until
 
     def get(self, event_id: str) -> dict[str, str]:
         """The event's hash (empty when gone)."""

@@ -9,6 +9,7 @@
 -- ARGV[3]  state after it: pending (another attempt follows), delivered or failed
 -- ARGV[4]  when the next attempt is due (ms), if pending
 -- ARGV[5]  due member of the next attempt ("{event id}:{N+1}"), if pending
+-- ARGV[6]  due member of attempt N (its safety-net entry from webhook_begin.lua is removed)
 --
 -- Returns 1 when recorded, 0 when attempt N was already recorded or the event is finished.
 
@@ -23,6 +24,7 @@ else
   attempts = string.sub(d[3], 1, -2) .. ',' .. ARGV[2] .. ']'
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'next', tonumber(ARGV[1]) + 1, 'attempts', attempts, 'lease_until', 0)
+redis.call('ZREM', KEYS[2], ARGV[6])
 local next_ms = ''
 if ARGV[3] == 'pending' then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])

@@ -42,8 +42,18 @@ class ListQuery(BaseModel):
 ERRORS = {f"HTTP_{code}": ErrorBody for code in (400, 401, 409, 413, 415, 422, 429, 503)}
 
 
+class SubmitHeaders(BaseModel):
+    """Optional headers of a submission."""
+
+    idempotency_key: str | None = Field(
+        default=None, alias="Idempotency-Key", min_length=1, max_length=255,
+        description="Makes retries safe: the same key and body within 24 h return the original job "
+                    "(with Idempotent-Replayed: true); the key with another body is 409.")
+
+
 @bp.post("/v1/jobs")
-@spec.validate(json=JobRequest, resp=Doc(HTTP_202=Job, **ERRORS), tags=["jobs"], skip_validation=True)
+@spec.validate(json=JobRequest, headers=SubmitHeaders, resp=Doc(HTTP_202=Job, **ERRORS), tags=["jobs"],
+               skip_validation=True)
 def submit() -> Response:
     """Submit a job; it runs in the background.
 

@@ -128,7 +128,7 @@ def gunicorn(stack: ExitStack, workdir: Path, redis_url: str, limits: str) -> st
     port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "GEMQ_API_KEYS": f"bench:{KEY}", "GEMQ_SUBMIT_LIMITS": limits,
            "GEMQ_WEBHOOK_SECRET": "bench", "GEMQ_LOG_LEVEL": "WARNING", "NO_PROXY": "127.0.0.1,localhost"}
-    args = [str(BIN / "gunicorn"), "web:create_served_app()", "--config", "python:web.gunicorn_conf",
+    args = [str(BIN / "gunicorn"), "web:create_served_app()", "--config", "gunicorn.conf.py",
             "--bind", f"127.0.0.1:{port}"]
     stack.enter_context(process(args, env, workdir / f"web-{port}.log"))
     url = f"http://127.0.0.1:{port}"

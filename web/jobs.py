@@ -17,6 +17,7 @@ from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
 from web.idempotency import REPLAYED_HEADER
 from web.openapi import spec
+from worker.cancels import announce_cancel
 from worker.celery_app import publish_job
 from worker.jobs import Job, JobRequest, JobStatus
 
@@ -137,6 +138,7 @@ def cancel_job(job_id: str) -> Response:
     outcome = ctx().store.cancel(record)
     if not outcome.moved:
         raise ApiError(409, f"the job is already {outcome.previous}")
+    announce_cancel(ctx().redis, job_id)
     log.info("job.cancelled", job_id=job_id, tenant=g.tenant, previous=outcome.previous)
     if record.get("webhook_url"):
         queue_cancel_webhook(job_id)

@@ -36,6 +36,7 @@ key                                         type      what / lifetime
                                                       the retry schedule if that is longer
 ``gemq:webhooks:due``                       zset      ``{event id}:{attempt}`` -> when to publish that
                                                       attempt (ms); members leave once published
+``gemq:cancels``                            pub/sub   ids of cancelled jobs, so running calls stop at once
 ``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
 ``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets, all workers
 ``gemq:metrics:gauges``                     hash      gauges (jobs in flight per model)
@@ -133,6 +134,11 @@ def conversation_part(tenant: str, conversation_id: str, part: str) -> str:
 def cache(tenant: str, request_hash: str) -> str:
     """A cached result for one tenant and request."""
     return f"{PREFIX}cache:{tenant}:{request_hash}"
+
+
+def cancels_channel() -> str:
+    """Pub/sub channel announcing cancelled job ids to every worker process."""
+    return f"{PREFIX}cancels"
 
 
 def workers() -> str:

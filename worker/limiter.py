@@ -101,18 +101,17 @@ class Limiter:
             return Admission(True, call_id=call_id, cost=cost)
         return Admission(False, wait=int(ms) / 1000, reason=reason)
 
-    def release(self, model: str, call_id: str) -> None:
-        """Give back the call's concurrency slot."""
-        self.redis.zrem(keys.limiter(model, "leases"), call_id)
+    def release(self, model: str, admission: Admission, actual_tokens: int = 0) -> None:
+        """End a call: give back its concurrency slot and, if Gemini counted its input, settle its charge.
 
-    def settle(self, model: str, admission: Admission, actual_tokens: int) -> int:
-        """Correct the call's token charge to what Gemini counted; returns the correction."""
-        if actual_tokens <= 0 or actual_tokens == admission.cost:
-            return 0
-        return int(self._settle(
-            keys=[keys.limiter(model, "tok"), keys.limiter(model, "toktotal")],
-            args=[admission.call_id, admission.cost, actual_tokens],
-        ))
+        One round trip: the token correction (``lua/settle.lua``) and the lease removal are pipelined.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        if actual_tokens > 0 and actual_tokens != admission.cost:
+            self._settle(keys=[keys.limiter(model, "tok"), keys.limiter(model, "toktotal")],
+                         args=[admission.call_id, admission.cost, actual_tokens], client=pipe)
+        pipe.zrem(keys.limiter(model, "leases"), admission.call_id)
+        pipe.execute()
 
     def pause(self, model: str, seconds: float) -> None:
         """Stop admitting calls to ``model`` for ``seconds``, for every worker."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.cancels import CancelWatch
 from worker.config import Settings
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
@@ -35,7 +36,8 @@ class Runtime:
         store = JobStore(client, settings)
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
-        runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter))
+        runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
+                           cancels=CancelWatch(client))
         return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings))
 
 

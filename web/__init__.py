@@ -55,4 +55,7 @@ def create_served_app() -> Flask:
     configure_logging(level=settings.log_level, json=settings.log_json, process="web")
     if settings.dev_api_key:
         log.warning("dev.api_key", message="GEMQ_API_KEYS is unset: the development API key is accepted")
+    if settings.dev_webhook_secret:
+        log.warning("dev.webhook_secret",
+                    message="GEMQ_WEBHOOK_SECRET is unset: webhook signing secrets derive from a development secret")
     return create_app(settings)

@@ -101,7 +101,7 @@ def test_a_receiver_that_never_answers_in_time_fails_after_the_whole_schedule(ap
     attempts = shown["webhook"]["attempts"]
     assert len(attempts) == 4  # the first attempt and one per scheduled retry
     assert all(a["status_code"] is None and a["error"] == "no answer within 1 s" for a in attempts)
-    assert all(900 <= a["duration_ms"] < 2000 for a in attempts)
+    assert all(900 <= a["duration_ms"] < 2400 for a in attempts)
     assert shown["webhook"]["next_attempt_at"] is None
     assert shown["status"] == "succeeded" and shown["error"] is None  # the job itself is untouched
 

@@ -71,8 +71,14 @@ def submit() -> Response:
     key = idempotency_key()
     if key is None:
         return job_response(submit_job(g.tenant, job_request), 202)
-    job_id, replayed = run_idempotent(key, body, lambda: submit_job(g.tenant, job_request)["id"])
-    record = ctx().store.get_for_tenant(job_id, g.tenant)
+    made: list[dict[str, str]] = []
+
+    def create() -> str:
+        made.append(submit_job(g.tenant, job_request))
+        return made[0]["id"]
+
+    job_id, replayed = run_idempotent(key, body, create)
+    record = made[0] if made else ctx().store.get_for_tenant(job_id, g.tenant)  # a replay reads the job as it is now
     if record is None:
         raise ApiError(404, "the job made with this Idempotency-Key no longer exists")
     response = job_response(record, 202)

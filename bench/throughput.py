@@ -11,13 +11,15 @@ pool, concurrency and process count; the rate is N / (last done - first publish)
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
+import psutil
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,31 +27,50 @@ from harness import API_KEY, Stack, machine, stack, wait_until  # noqa: E402
 
 
 def submit_all(url: str, jobs: int, clients: int) -> list[str]:
-    """Submit ``jobs`` jobs from ``clients`` threads; return their ids."""
+    """Submit ``jobs`` jobs over ``clients`` concurrent connections (aiohttp: a cheap load generator)."""
+    return asyncio.run(_submit_all(url, jobs, clients))
+
+
+async def _submit_all(url: str, jobs: int, clients: int) -> list[str]:
     ids: list[str] = []
-    lock = threading.Lock()
-    per_client = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
+    todo = iter(range(jobs))
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(url, headers=headers, connector=connector) as session:
 
-    def client(count: int, index: int) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30,
-                          trust_env=False) as http:
-            for n in range(count):
-                response = http.post("/v1/jobs", json={"prompt": f"throughput {index}-{n}"})
-                response.raise_for_status()
-                with lock:
-                    ids.append(response.json()["id"])
+        async def client() -> None:
+            for n in todo:
+                async with session.post("/v1/jobs", json={"prompt": f"throughput {n}"}) as response:
+                    response.raise_for_status()
+                    ids.append((await response.json())["id"])
 
-    threads = [threading.Thread(target=client, args=(count, i)) for i, count in enumerate(per_client)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        await asyncio.gather(*(client() for _ in range(clients)))
     return ids
 
 
-def gemq_rate(running: Stack, jobs: int, clients: int) -> dict[str, float]:
-    """Jobs/s end to end, from the records' own timestamps."""
-    assert running.web and running.redis
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of processes and their children so far."""
+    total = 0.0
+    for pid in pids:
+        for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def own_cpu() -> float:
+    """This process's CPU seconds (the load generator)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def gemq_rate(running: Stack, jobs: int, clients: int) -> dict[str, object]:
+    """Jobs/s end to end, from the records' own timestamps, and each process's CPU per job."""
+    assert running.web and running.redis and running.emulator
+    groups = {"web": [running.web.proc.pid], "workers": [w.proc.pid for w in running.workers],
+              "emulator": [running.emulator.proc.pid], "redis": [running.redis.proc.pid]}
+    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    before["load_generator"] = own_cpu()
     ids = submit_all(running.web.url, jobs, clients)
     client = running.redis.client()
 
@@ -65,7 +86,10 @@ def gemq_rate(running: Stack, jobs: int, clients: int) -> dict[str, float]:
         pipe.hmget(f"gemq:job:{job_id}", "created_ms", "finished_ms")
     times = [(int(c), int(f)) for c, f in pipe.execute()]
     span = (max(f for _, f in times) - min(c for c, _ in times)) / 1000
-    return {"jobs": jobs, "seconds": round(span, 3), "jobs_per_s": round(jobs / span, 1)}
+    after = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    after["load_generator"] = own_cpu()
+    cpu_ms = {name: round((after[name] - before[name]) * 1000 / jobs, 2) for name in after}
+    return {"jobs": jobs, "seconds": round(span, 3), "jobs_per_s": round(jobs / span, 1), "cpu_ms_per_job": cpu_ms}
 
 
 def celery_rate(running: Stack, tasks: int, workers: int, concurrency: int) -> dict[str, float]:
@@ -111,7 +135,7 @@ def main() -> None:
             worker.kill()
         running.workers.clear()
         raw = celery_rate(running, args.jobs, args.workers, args.concurrency)
-    result = {"gemq": gemq, "raw_celery": raw, "ratio": round(gemq["jobs_per_s"] / raw["tasks_per_s"], 3),
+    result = {"gemq": gemq, "raw_celery": raw, "ratio": round(float(gemq["jobs_per_s"]) / raw["tasks_per_s"], 3),
               "args": vars(args), "machine": machine()}
     print(json.dumps(result, indent=2))
 

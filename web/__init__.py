@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs, webhooks
+from web import auth, errors, health, jobs, limits, webhooks
 from web.context import WebContext
 from web.idempotency import Idempotency
 from web.openapi import spec
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, webhooks.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

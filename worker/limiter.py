@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,9 +42,8 @@ from worker.store import load_script
 PACIFIC = ZoneInfo("America/Los_Angeles")
 #: Length of the request and token windows, before the margin.
 WINDOW_S = 60.0
-#: A concurrency lease lasts this long unless renewed; the lease keeper renews live ones.
-LEASE_MS = 30_000
-LEASE_RENEW_S = 10.0
+#: The lease keeper renews live leases this many times per lease length.
+LEASE_RENEWALS = 3
 #: A waiting-room entry outlives the wait it was given by this much, then lapses.
 WAIT_GRACE_MS = 5_000
 #: Rough characters per token for the estimate charged before a call.
@@ -81,6 +80,7 @@ class Limiter:
         self._settle = load_script(client, "settle")
         self._pause = load_script(client, "pause")
         self._seen: set[str] = set()
+        self.lease_ms = int(settings.limiter_lease * 1000)
 
     def acquire(self, model: str, *, job_id: str, priority: Priority, cost: int) -> Admission:
         """Admit one call to ``model`` or say how long to wait."""
@@ -94,7 +94,7 @@ class Limiter:
             args=[
                 job_id, call_id, priority.rank, cost,
                 _cap(limits.rpm, share), _cap(limits.tpm, share), limits.rpd or 0, _cap(limits.concurrency, share),
-                int((WINDOW_S + self.settings.limiter_window_margin) * 1000), LEASE_MS, day_left, WAIT_GRACE_MS,
+                int((WINDOW_S + self.settings.limiter_window_margin) * 1000), self.lease_ms, day_left, WAIT_GRACE_MS,
             ],
         )
         if code == 1:
@@ -126,7 +126,7 @@ class Limiter:
     def renew(self, leases: Iterable[tuple[str, str]]) -> None:
         """Extend the leases of calls still running (``(model, call_id)`` pairs)."""
         pipe = self.redis.pipeline(transaction=False)
-        until = int(time.time() * 1000) + LEASE_MS
+        until = int(time.time() * 1000) + self.lease_ms
         for model, call_id in leases:
             pipe.zadd(keys.limiter(model, "leases"), {call_id: until}, xx=True)
         pipe.execute()
@@ -168,9 +168,9 @@ class Limiter:
 class LeaseKeeper:
     """Renews the concurrency leases of calls in flight, so only a dead worker's leases lapse."""
 
-    def __init__(self, limiter: Limiter, interval: float = LEASE_RENEW_S) -> None:
+    def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
-        self.interval = interval
+        self.interval = limiter.lease_ms / 1000 / LEASE_RENEWALS
         self._leases: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -197,7 +197,7 @@ class LeaseKeeper:
                 try:
                     self.limiter.renew(leases)
                 except redis.RedisError:
-                    pass  # Redis is away; the next round tries again, and leases last 3 rounds.
+                    pass  # Redis is away; the next round tries again, and a lease lasts several rounds.
 
     def stop(self) -> None:
         """Stop the renewal thread."""
@@ -216,7 +216,10 @@ def pacific_day(now: datetime | None = None) -> tuple[str, int]:
     """Today's date in Pacific time and the whole seconds until its midnight (when day quotas reset)."""
     now = (now or datetime.now(PACIFIC)).astimezone(PACIFIC)
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=PACIFIC)
-    return now.date().isoformat(), max(1, math.ceil((midnight - now).total_seconds()))
+    # Subtract in UTC: Python subtracts two datetimes with the same tzinfo as wall-clock times,
+    # which is an hour off on the days daylight saving starts or ends.
+    left = midnight.astimezone(UTC) - now.astimezone(UTC)
+    return now.date().isoformat(), max(1, math.ceil(left.total_seconds()))
 
 
 def _cap(limit: int | None, share: float) -> int:

@@ -96,9 +96,14 @@ class JobRunner:
             self.limiter.release(model, admission, call.prompt_tokens)
 
     def _admit(self, record: dict[str, str], model: str, request: dict[str, Any]) -> Admission | Outcome:
-        """Admission for one call, sleeping through short waits; an Outcome when the run ends here."""
+        """Admission for one call; an Outcome when the run ends here instead.
+
+        Short waits are slept in this thread, but no more than ``admission_sleep_max`` in all: a job
+        that must wait longer goes back to the broker with a countdown and frees the thread.
+        """
         priority = Priority(record["priority"])
         cost = estimate_tokens(request)
+        slept = 0.0
         while True:
             admission = self.limiter.acquire(model, job_id=record["id"], priority=priority, cost=cost)
             if admission.admitted:
@@ -107,9 +112,10 @@ class JobRunner:
                 error = QuotaExhausted(f"the daily request quota of {model} is spent until midnight Pacific time",
                                        quota_id="GenerateRequestsPerDayPerProjectPerModel")
                 return self._next_model_or_fail(record, request, model, error)
-            if admission.wait > self.settings.admission_sleep_max:
+            if slept + admission.wait > self.settings.admission_sleep_max:
                 return Outcome(requeue_in=self._countdown(admission.wait), record=record)
             self.sleep(admission.wait)
+            slept += admission.wait
             if self.store.status(record["id"]) not in NON_TERMINAL:
                 return Outcome(record=record)
 

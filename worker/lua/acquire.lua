@@ -50,11 +50,16 @@ if #lapsed > 0 then
 end
 
 -- Our place among waiting jobs: higher priorities first, then first come, first served.
+-- A registered waiter keeps its place (ZRANK orders equal scores too); a newcomer queues behind
+-- everyone of its priority already waiting, including those that arrived in the same millisecond.
 local score = redis.call('ZSCORE', KEYS[8], job)
-if not score then
+local ahead
+if score then
+  ahead = redis.call('ZRANK', KEYS[8], job)
+else
   score = rank * 1e13 + now
+  ahead = redis.call('ZCOUNT', KEYS[8], '-inf', score)
 end
-local ahead = redis.call('ZCOUNT', KEYS[8], '-inf', '(' .. score)
 
 local wait, reason = 0, ''
 local function need(ms, why)

@@ -14,6 +14,7 @@ from worker.limiter import LeaseKeeper, Limiter
 from worker.redisconn import connect
 from worker.runner import JobRunner
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Runtime:
     limiter: Limiter
     gemini: GeminiClient
     runner: JobRunner
+    webhooks: WebhookEvents
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -36,7 +38,7 @@ class Runtime:
         gemini = GeminiClient(settings)
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
                            cancels=CancelWatch(client))
-        return cls(settings, client, store, limiter, gemini, runner)
+        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings))
 
 
 _lock = threading.Lock()

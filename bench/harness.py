@@ -44,8 +44,8 @@ class Stack:
         self.env = {k: v for k, v in os.environ.items() if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY"}}
         self.env.update(REDIS_URL=self.redis.url, GEMINI_BASE_URL=self.emulator.url, GEMQ_API_KEYS=f"bench:{API_KEY}",
                         GEMQ_SUBMIT_LIMITS="", GEMQ_LOG_LEVEL="WARNING", NO_PROXY="127.0.0.1,localhost",
-                        GEMQ_LIMITS="*:rpm=1000000,tpm=1000000000,rpd=100000000,concurrency=100000",
-                        **(env or {}))
+                        GEMQ_LIMITS="*:rpm=1000000,tpm=1000000000,rpd=100000000,concurrency=100000")
+        self.env.update(env or {})
 
     def start_web(self, workers: int = 2) -> WebProcess:
         """gunicorn with gevent workers."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, conversations, errors, events, health, jobs, limits
+from web import auth, conversations, errors, events, health, jobs, limits, webhooks
 from web.context import WebContext
 from web.feed import EventFeed, ListenerSlots
+from web.idempotency import Idempotency
 from web.openapi import spec
+from web.submit_limits import SubmitLimiter
 from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.conversations import Conversations
@@ -19,6 +21,7 @@ from worker.limiter import Limiter
 from worker.logs import configure_logging
 from worker.redisconn import connect
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.web")
 
@@ -42,12 +45,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=store,
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
+        webhooks=WebhookEvents(client, settings),
+        submit_limits=SubmitLimiter(client, settings),
+        idempotency=Idempotency(client),
         conversations=Conversations(client, store, settings),
         events=_event_feed(settings),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, limits.bp, events.bp, conversations.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, events.bp, conversations.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app
@@ -67,4 +73,7 @@ def create_served_app() -> Flask:
     configure_logging(level=settings.log_level, json=settings.log_json, process="web")
     if settings.dev_api_key:
         log.warning("dev.api_key", message="GEMQ_API_KEYS is unset: the development API key is accepted")
+    if settings.dev_webhook_secret:
+        log.warning("dev.webhook_secret",
+                    message="GEMQ_WEBHOOK_SECRET is unset: webhook signing secrets derive from a development secret")
     return create_app(settings)

@@ -1,4 +1,5 @@
-"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher."""
+"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher,
+webhook events, submission limits and idempotency keys."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from celery import Celery
 from flask import current_app
 
 from web.feed import EventFeed
+from web.idempotency import Idempotency
+from web.submit_limits import SubmitLimiter
 from worker.config import Settings
 from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,9 @@ class WebContext:
     celery: Celery
     conversations: Conversations
     events: EventFeed
+    webhooks: WebhookEvents
+    submit_limits: SubmitLimiter
+    idempotency: Idempotency
 
 
 def ctx() -> WebContext:

@@ -81,12 +81,14 @@ class Limiter:
         self._pause = load_script(client, "pause")
         self._seen: set[str] = set()
         self.lease_ms = int(settings.limiter_lease * 1000)
+        self._day: tuple[int, str, int] = (0, "", 0)
+        self._key_lists: dict[tuple[str, str], list[str]] = {}
 
     def acquire(self, model: str, *, job_id: str, priority: Priority, cost: int) -> Admission:
         """Admit one call to ``model`` or say how long to wait."""
         limits = self.settings.limits_for(model)
         share = 1.0 - self.settings.priority_reserve.get(priority.value, 0.0)
-        day, day_left = pacific_day()
+        day, day_left = self._today()
         call_id = f"{job_id}:{uuid.uuid4().hex[:8]}"
         self._remember(model)
         code, ms, reason = self._acquire(
@@ -152,12 +154,24 @@ class Limiter:
         return [_usage_row(model, self.settings.limits_for(model), rows[i * 7:(i + 1) * 7])
                 for i, model in enumerate(models)]
 
+    def _today(self) -> tuple[str, int]:
+        """The Pacific date and seconds to its midnight, recomputed at most once a second."""
+        second = int(time.time())
+        if self._day[0] != second:
+            self._day = (second, *pacific_day())
+        return self._day[1], self._day[2]
+
     def _keys(self, model: str, day: str) -> list[str]:
-        parts = ("req", "tok", "toktotal")
-        rest = ("leases", "pause", "dayout", "waiting", "waitexp")
-        return [keys.limiter(model, p) for p in parts] + [keys.limiter_day(model, day)] + [
-            keys.limiter(model, p) for p in rest
-        ]
+        """The script's KEYS for a model on a day (built once per model and day)."""
+        found = self._key_lists.get((model, day))
+        if found is None:
+            parts = ("req", "tok", "toktotal")
+            rest = ("leases", "pause", "dayout", "waiting", "waitexp")
+            found = [keys.limiter(model, p) for p in parts] + [keys.limiter_day(model, day)] + [
+                keys.limiter(model, p) for p in rest]
+            self._key_lists = {k: v for k, v in self._key_lists.items() if k[1] == day}
+            self._key_lists[(model, day)] = found
+        return found
 
     def _remember(self, model: str) -> None:
         if model not in self._seen:

@@ -16,6 +16,7 @@ from worker.limiter import LeaseKeeper, Limiter
 from worker.redisconn import connect
 from worker.runner import JobRunner
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Runtime:
     limiter: Limiter
     gemini: GeminiClient
     runner: JobRunner
+    webhooks: WebhookEvents
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -39,7 +41,7 @@ class Runtime:
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
                            cancels=CancelWatch(client), conversations=Conversations(client, store, settings),
                            cache=ResponseCache(client, settings))
-        return cls(settings, client, store, limiter, gemini, runner)
+        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings))
 
 
 _lock = threading.Lock()

@@ -174,7 +174,7 @@ def test_the_same_conversation_id_is_separate_per_tenant(api: Api, emu: Emulator
 
 def test_history_keeps_whole_exchanges_within_the_turn_bound(settings: Settings, redis_server: RedisServer) -> None:
     # Given a store on a database no worker reads, and a bound of four turns
-    bounded = settings.replace(redis_url=redis_server.url.replace("/0", "/11"), conversation_max_turns=4)
+    bounded = settings.replace(redis_url=redis_server.url.replace("/0", "/7"), conversation_max_turns=4)
     client = connect(bounded)
     store = JobStore(client, bounded)
     conversations = Conversations(client, store, bounded)

@@ -116,12 +116,12 @@ def test_a_malformed_last_event_id_is_400(live: Api) -> None:
 
 def test_a_stream_ends_when_its_job_disappears_or_its_time_is_up(settings: Settings, redis_server: RedisServer) -> None:
     # Given a database no worker consumes (jobs stay queued) and streams limited to two seconds
-    isolated = settings.replace(redis_url=redis_server.url.replace("/0", "/10"), sse_heartbeat=0.5,
+    isolated = settings.replace(redis_url=redis_server.url.replace("/0", "/6"), sse_heartbeat=0.5,
                                 sse_max_duration=2.0)
     api = Api(create_app(isolated).test_client())
     vanishing, lingering = api.submit(prompt=f"gone {tag()}"), api.submit(prompt=f"slow {tag()}")
     client = redis_server.client()
-    client.execute_command("SELECT", 10)
+    client.execute_command("SELECT", 6)
     # When one job's record disappears while its stream is open
     response = api.get(f"/v1/jobs/{vanishing['id']}/events", buffered=False)
     stream = events(response.response)

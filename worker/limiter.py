@@ -11,7 +11,7 @@ all of a model's limits in one round trip:
   ``usageMetadata.promptTokenCount`` after it (``lua/settle.lua``);
 - requests per day: a counter per Pacific date; once spent, the model is closed until midnight;
 - concurrency: leases that expire (renewed while a call runs), so a killed worker cannot leak them;
-- pause: a 429's ``retryDelay`` pauses the model for every worker (``lua/pause.lua``).
+- pause: a 429's ``retryDelay`` pauses the model for every worker (``lua/hold.lua``).
 
 Priority: low (and optionally normal) work may use only part of each window
 (``Settings.priority_reserve``), so a burst of high work is admitted at once; and jobs waiting for

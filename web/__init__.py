@@ -8,13 +8,14 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs
+from web import auth, errors, health, jobs, metrics
 from web.context import WebContext
 from web.openapi import spec
 from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.limiter import Limiter
 from worker.logs import configure_logging
+from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.store import JobStore
 
@@ -34,10 +35,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=JobStore(client, settings),
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
+        metrics=Metrics(Accumulator(client, interval=settings.metrics_flush_interval)),
+        metrics_registry=metrics.registry_for(client),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp):
+    for blueprint in (health.bp, jobs.bp, metrics.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

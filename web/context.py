@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import redis
 from celery import Celery
 from flask import current_app
+from prometheus_client import CollectorRegistry
 
 from worker.config import Settings
 from worker.limiter import Limiter
+from worker.metrics import Metrics
 from worker.store import JobStore
 
 
@@ -22,6 +24,9 @@ class WebContext:
     store: JobStore
     limiter: Limiter
     celery: Celery
+    #: This process's metric increments (flushed to Redis) and the registry ``/metrics`` renders.
+    metrics: Metrics
+    metrics_registry: CollectorRegistry
 
 
 def ctx() -> WebContext:

@@ -29,8 +29,9 @@ key                                         type      what / lifetime
 ``gemq:conv:{t}:{id}:next`` / ``:turn``     string    ticket dispenser / ticket now served (ordering)
 ``gemq:cache:{t}:{sha}``                    string    cached successful result; EXPIRE cache TTL
 ``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
-``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets, all workers
-``gemq:metrics:gauges``                     hash      gauges (jobs in flight per model)
+``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets summed over every
+                                                      process (``worker.metrics``); fields are JSON, bounded
+                                                      label sets, no TTL
 ``gemq:rl:...``                             (limits)  per-tenant submission limits, owned by ``limits``
 ``gemq:broker:...``                         (kombu)   Celery queues, unacked messages, events (kombu's
                                                       ``global_keyprefix``)
@@ -122,5 +123,15 @@ def workers() -> str:
 
 
 def metrics(part: str) -> str:
-    """Shared metric state (``counters``, ``hist``, ``gauges``)."""
+    """Shared metric state (``counters``, ``hist``)."""
     return f"{PREFIX}metrics:{part}"
+
+
+def broker_queue(queue: str) -> str:
+    """The list kombu keeps a queue's waiting messages in (priority step 0, the only one gemq uses)."""
+    return f"{BROKER_PREFIX}{queue}"
+
+
+def broker_unacked() -> str:
+    """kombu's hash of delivered, unacknowledged messages (running jobs and parked countdowns)."""
+    return f"{BROKER_PREFIX}unacked"

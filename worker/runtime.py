@@ -10,6 +10,7 @@ import redis
 from worker.config import Settings
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
+from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.runner import JobRunner
 from worker.store import JobStore
@@ -25,6 +26,7 @@ class Runtime:
     limiter: Limiter
     gemini: GeminiClient
     runner: JobRunner
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -33,12 +35,19 @@ class Runtime:
         store = JobStore(client, settings)
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
-        runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter))
-        return cls(settings, client, store, limiter, gemini, runner)
+        metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
+        runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
+                           metrics=metrics)
+        return cls(settings, client, store, limiter, gemini, runner, metrics)
 
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+
+
+def current_runtime() -> Runtime | None:
+    """This process's runtime if one was built (shutdown hooks must not build one)."""
+    return _runtime
 
 
 def get_runtime() -> Runtime:

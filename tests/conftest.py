@@ -7,32 +7,16 @@ emulator faults and request-log lookups only ever match their own calls.
 from __future__ import annotations
 
 import os
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
-from procs import EmulatorProcess, RedisServer, WorkerProcess, wait_until
+from helpers import TENANTS, Api
+from procs import EmulatorProcess, RedisServer, WebProcess, WorkerProcess
 
 from web import create_app
 from worker.config import Settings
-
-#: Tenants and their keys in tests.
-TENANTS = {"acme": "key-acme", "globex": "key-globex"}
-TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def tag() -> str:
-    """A unique marker for a test's prompts (the emulator logs it as the call's tag)."""
-    return f"[[tag:{uuid.uuid4().hex[:12]}]]"
-
-
-def tag_of(marker: str) -> str:
-    """The tag inside a ``tag()`` marker, as the emulator's request log records it."""
-    return marker[len("[[tag:"):-2]
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +75,14 @@ def worker(base_env: dict[str, str], run_dir: Path) -> Iterator[WorkerProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def web_server(base_env: dict[str, str], run_dir: Path) -> Iterator[WebProcess]:
+    """The web app under real gunicorn for the session."""
+    process = WebProcess(base_env, run_dir / "web.log").start()
+    yield process
+    process.stop()
+
+
 @pytest.fixture
 def make_worker(base_env: dict[str, str], run_dir: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start extra workers with their own settings; they stop when the test ends."""
@@ -112,60 +104,7 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
     return create_app(settings)
 
 
-class Api:
-    """The HTTP API through Flask's test client, as one tenant."""
-
-    def __init__(self, client: FlaskClient, tenant: str = "acme") -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {TENANTS[tenant]}"}
-
-    def as_tenant(self, tenant: str) -> Api:
-        """The same client, as another tenant."""
-        return Api(self.client, tenant)
-
-    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
-        """POST JSON (or raw ``data=``) with the tenant's key."""
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        if body is not None:
-            kwargs["json"] = body
-        return self.client.post(path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        """GET with the tenant's key."""
-        return self.client.get(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
-
-    def submit(self, **body: Any) -> dict[str, Any]:
-        """Submit a job and return it (asserting 202)."""
-        response = self.post("/v1/jobs", body)
-        assert response.status_code == 202, response.get_json()
-        return dict(response.get_json())
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        """The job as GET returns it."""
-        response = self.get(f"/v1/jobs/{job_id}")
-        assert response.status_code == 200, response.get_json()
-        return dict(response.get_json())
-
-    def wait(self, job_id: str, timeout: float = 20, statuses: set[str] = TERMINAL) -> dict[str, Any]:
-        """Poll until the job reaches one of ``statuses``."""
-        return wait_until(lambda: (j := self.job(job_id))["status"] in statuses and j, timeout=timeout,
-                          what=f"job {job_id} to reach {sorted(statuses)}")
-
-
 @pytest.fixture
 def api(app) -> Api:  # type: ignore[no-untyped-def]
     """The API as tenant ``acme``."""
     return Api(app.test_client())
-
-
-def job_events(redis_server: RedisServer, job_id: str) -> list[str]:
-    """The statuses recorded in a job's event stream, in order."""
-    import json
-
-    entries = redis_server.client().xrange(f"gemq:job:{job_id}:events")
-    return [json.loads(f["data"])["status"] for _, f in entries if f["event"] == "status"]
-
-
-def sleep_until(deadline: float) -> None:
-    """Sleep until a ``time.monotonic()`` deadline."""
-    time.sleep(max(0.0, deadline - time.monotonic()))

@@ -177,3 +177,36 @@ class WorkerProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+class WebProcess:
+    """The web app under real gunicorn (gevent workers), as the Procfile runs it."""
+
+    def __init__(self, env: Mapping[str, str], logfile: Path, *, workers: int = 2) -> None:
+        self.env = dict(env)
+        self.logfile = logfile
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WebProcess:
+        """Start and wait for /healthz."""
+        args = [str(BIN / "gunicorn"), "web:create_served_app()", "--config", "python:web.gunicorn_conf",
+                "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
+        with open(self.logfile, "ab") as log:
+            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        http = httpx.Client(base_url=self.url, timeout=5, trust_env=False)
+        wait_until(lambda: http.get("/healthz").status_code == 200, timeout=30, what="gunicorn")
+        return self
+
+    def stop(self) -> None:
+        """Graceful stop, then kill."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)

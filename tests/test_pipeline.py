@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Api, job_events, tag, tag_of
+from helpers import Api, job_events, tag, tag_of
 from procs import EmulatorProcess, RedisServer, wait_until
 
 from web import create_app

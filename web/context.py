@@ -31,4 +31,5 @@ class WebContext:
 
 def ctx() -> WebContext:
     """The current app's context."""
-    return current_app.extensions["gemq"]  # type: ignore[no-any-return]
+    context: WebContext = current_app.extensions["gemq"]
+    return context

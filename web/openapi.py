@@ -7,6 +7,7 @@ the same models themselves, so every refusal keeps the API's one error shape.
 from __future__ import annotations
 
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 spec = SpecTree(
     "flask",
@@ -15,6 +16,6 @@ spec = SpecTree(
     description="Long and bulk Gemini generation as background jobs: priorities, global limits, retries, webhooks.",
     path="apidoc",
     annotations=False,
-    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))],
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
     security={"bearer": []},
 )

@@ -11,10 +11,12 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Redis used as broker, job store and limiter state when ``REDIS_URL`` is unset.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -112,7 +114,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``env`` (default: ``os.environ``)."""
         env = os.environ if env is None else env
-        return cls(**_parse(env))
+        return cls(**_parse(env))  # type: ignore[arg-type]  # _parse checks each value's type
 
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and tools)."""
@@ -210,7 +212,7 @@ def _convert(var: str, raw: str, kind: type) -> object:
     return value
 
 
-def _wrap(parser, var: str, raw: str):  # type: ignore[no-untyped-def]
+def _wrap(parser: Callable[[str], T], var: str, raw: str) -> T:
     try:
         return parser(raw)
     except ConfigError as exc:

@@ -117,7 +117,9 @@ class GeminiClient:
                         if on_delta is not None:
                             on_delta(delta)
             finally:
-                stream.close()  # releases the HTTP connection when we stop early
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # a generator: closing it releases the HTTP connection when we stop early
         except GemqError:
             raise
         except Exception as exc:  # noqa: BLE001 - every foreign error is translated here

@@ -130,14 +130,14 @@ class JobStore:
     def list_for_tenant(
         self, tenant: str, *, status: str | None, limit: int, cursor: tuple[int, str] | None
     ) -> tuple[list[dict[str, str]], tuple[int, str] | None]:
-        """The tenant's jobs, newest first, from ``cursor``; returns the page and the next cursor."""
+        """The tenant's jobs, newest first, after ``cursor``; returns the page and the position of its last job."""
         index = keys.tenant_jobs(tenant)
-        top: int | str = cursor[0] if cursor else "+inf"
         page: list[dict[str, str]] = []
         examined = 0
         while len(page) < limit and examined < LIST_MAX_EXAMINED:
-            rows = self.redis.zrevrangebyscore(index, top, "-inf", start=0, num=LIST_CHUNK + 1, withscores=True)
-            rows = [(m, int(s)) for m, s in rows]
+            top: int | str = cursor[0] if cursor else "+inf"
+            rows = [(m, int(s)) for m, s in self.redis.zrevrangebyscore(
+                index, top, "-inf", start=0, num=LIST_CHUNK + 1, withscores=True)]
             if cursor:
                 # Same-millisecond members come in descending id order: skip those already returned.
                 rows = [(m, s) for m, s in rows if s < cursor[0] or m < cursor[1]]
@@ -148,12 +148,11 @@ class JobStore:
                 cursor = (score, job_id)
                 record = self.get(job_id)
                 if record is None:
-                    self.redis.zrem(index, job_id)
+                    self.redis.zrem(index, job_id)  # its record expired: drop the stale index entry
                 elif status is None or record["status"] == status:
                     page.append(record)
                     if len(page) == limit:
                         break
-            top = cursor[0]
         return page, cursor
 
     # -- changing state ------------------------------------------------------------------

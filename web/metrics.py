@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -138,4 +138,5 @@ def registry_for(client: redis.Redis) -> CollectorRegistry:
 def metrics() -> Response:
     """Prometheus text format, summed over every gemq process."""
     body: Any = generate_latest(ctx().metrics_registry)
-    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    # The classic text format (0.0.4): what every Prometheus 2.x and 3.x scrapes; our names need no UTF-8 escaping.
+    return Response(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -20,19 +20,23 @@ def procfile_commands() -> dict[str, str]:
 
 
 class ProcfileProcess:
-    """One Procfile process, started with ``sh -c`` (variables expanded from ``env``), output to a file."""
+    """One Procfile process, started with ``sh -c`` (variables expanded from ``env``).
+
+    stderr (where gemq's logs go) is written to ``logfile``, stdout to ``logfile`` with ``.out``.
+    """
 
     def __init__(self, name: str, env: Mapping[str, str], logfile: Path) -> None:
         self.command = procfile_commands()[name]
         self.env = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.environ.get('PATH', ''))}"}
         self.logfile = logfile
+        self.outfile = logfile.with_suffix(".out")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ProcfileProcess:
         """Start in its own process group."""
-        with open(self.logfile, "ab") as log:
+        with open(self.logfile, "ab") as log, open(self.outfile, "ab") as out:
             self.proc = subprocess.Popen(["/bin/sh", "-c", f"exec {self.command}"], cwd=ROOT, env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                         stdout=out, stderr=log, start_new_session=True)
         return self
 
     def stop(self, timeout: float = 20) -> int | None:

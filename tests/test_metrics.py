@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -11,12 +13,14 @@ import pytest
 import redis
 from helpers import Api, tag
 from procfile import log_events
-from procs import EmulatorProcess, RedisServer, WorkerProcess, free_port, wait_until
+from procs import ROOT, EmulatorProcess, RedisServer, WorkerProcess, free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from web import create_app
 from worker.config import Settings
 from worker.errors import UpstreamUnavailable
+from worker.jobs import Priority
+from worker.limiter import Limiter
 from worker.metrics import MAX_MODEL_LABELS, Accumulator, Metrics, bucket_of, counter_field
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -215,3 +219,26 @@ def test_a_failed_flush_keeps_its_increments_for_the_next(ops_redis: RedisServer
     sink.add("counters", "x", 1)
     sink.close()
     assert ops_redis.client().hget("gemq:metrics:counters", "x") == "3"
+
+
+def test_the_grafana_dashboard_queries_only_metrics_we_export(ops_api: Api, ops_redis: RedisServer) -> None:
+    # Given one of every stored series
+    metrics = Metrics(Accumulator(ops_redis.client()))
+    record = {"created_ms": "0", "started_ms": "1000", "finished_ms": "3000", "priority": "low", "model": FLASH}
+    metrics.job_submitted("low", FLASH)
+    metrics.call_started(record, 1000)
+    metrics.admitted(FLASH, 0.0)
+    metrics.upstream_error(FLASH, UpstreamUnavailable("down", status_code=503))
+    metrics.job_finished(record, "succeeded", {"usage": {"prompt_tokens": 3, "output_tokens": 4},
+                                              "time_to_first_token_ms": 50})
+    metrics.webhook_delivery("delivered")
+    metrics.sink.close()
+    limiter = Limiter(ops_redis.client(), Settings(redis_url=ops_redis.url))
+    limiter.release(FLASH, limiter.acquire(FLASH, job_id="j", priority=Priority.low, cost=1).call_id)
+    exported = {name for name, _ in scrape(ops_api)[1]}
+    # Then every metric the dashboard queries is exported
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "gemq.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\bgemq_[a-z_]+", target["expr"])}
+    assert queried and queried <= exported, queried - exported
+    assert {p["gridPos"]["x"] + p["gridPos"]["w"] for p in dashboard["panels"]} <= set(range(1, 25))

@@ -14,13 +14,13 @@ COPY cli ./cli
 RUN /opt/venv/bin/pip install . \
  && /opt/venv/bin/python -c "import worker.celery_app, web, emulator, cli.main"
 
-# -- runtime: the virtualenv, the Procfile and Flower's config file; no build tools, no source tree, not root
+# -- runtime: the virtualenv, the Procfile, gunicorn's and Flower's config files; no build tools, no source tree, not root
 FROM python:3.11-slim AS runtime
 RUN groupadd --system --gid 10001 gemq \
  && useradd --system --uid 10001 --gid gemq --home-dir /app --shell /usr/sbin/nologin gemq
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY Procfile ./
+COPY Procfile gunicorn.conf.py ./
 COPY deploy/flowerconfig.py ./deploy/
 # run/ holds Flower's state (a volume in compose); owned by the app user, the only writable place.
 RUN mkdir -p /app/run && chown gemq:gemq /app/run
@@ -34,4 +34,4 @@ EXPOSE 8000 5555 8090
 # The default command is the web; compose gives each other process its own check (worker: its heartbeat).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-m", "worker.healthcheck", "http://127.0.0.1:8000/healthz"]
-CMD ["gunicorn", "web:create_served_app()", "--config", "python:web.gunicorn_conf", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "web:create_served_app()", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

@@ -192,7 +192,7 @@ class WebProcess:
 
     def start(self) -> WebProcess:
         """Start and wait for /healthz."""
-        args = [str(BIN / "gunicorn"), "web:create_served_app()", "--config", "python:web.gunicorn_conf",
+        args = [str(BIN / "gunicorn"), "web:create_served_app()", "--config", "gunicorn.conf.py",
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,

@@ -1,28 +1,23 @@
-"""gunicorn settings for the web process (``gunicorn -c python:web.gunicorn_conf``).
+"""gunicorn settings for the web process (``gunicorn -c gunicorn.conf.py``, gunicorn's default file name).
 
 gevent workers: SSE listeners and slow clients cost a greenlet each, not a thread, so a few
 hundred event-stream listeners do not block submissions.  One worker per core.  gunicorn's own
 records (master and workers) go through gemq's JSON formatter (:class:`JsonLogger`).
 """
 
-from __future__ import annotations
+# Patch before anything imports ssl or socket (gunicorn's gevent worker patches later, after the
+# master has imported modules, and warns that ssl was imported unpatched).
+from gevent import monkey
 
-import multiprocessing
-from typing import Any
+monkey.patch_all()
 
-from gunicorn import glogging
+import multiprocessing  # noqa: E402 - after the patch, on purpose
+from typing import Any  # noqa: E402
 
-from worker.config import Settings
-from worker.logs import configure_logging
+from gunicorn import glogging  # noqa: E402
 
-worker_class = "gevent"
-workers = max(2, multiprocessing.cpu_count())
-worker_connections = 1000
-timeout = 60
-graceful_timeout = 20
-keepalive = 5
-accesslog = None
-logger_class = "web.gunicorn_conf.JsonLogger"
+from worker.config import Settings  # noqa: E402
+from worker.logs import configure_logging  # noqa: E402
 
 
 class JsonLogger(glogging.Logger):
@@ -36,3 +31,13 @@ class JsonLogger(glogging.Logger):
         for logger in (self.error_log, self.access_log):
             logger.handlers[:] = []
             logger.propagate = True
+
+
+worker_class = "gevent"
+workers = max(2, multiprocessing.cpu_count())
+worker_connections = 1000
+timeout = 60
+graceful_timeout = 20
+keepalive = 5
+accesslog = None
+logger_class = JsonLogger

@@ -17,6 +17,7 @@ depths and calls in flight are read live from the broker lists and the limiter's
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import re
 import threading
@@ -81,12 +82,19 @@ WEBHOOK_OUTCOME = re.compile(r"[a-z_]{1,32}")
 
 def counter_field(name: str, labels: Mapping[str, str]) -> str:
     """The hash field of one counter series."""
-    return json.dumps([name, dict(labels)], sort_keys=True, separators=(",", ":"))
+    return _field(name, tuple(labels.items()), None)
 
 
 def hist_field(name: str, labels: Mapping[str, str], bucket: str) -> str:
     """The hash field of one histogram bucket (or ``"sum"``)."""
-    return json.dumps([name, dict(labels), bucket], sort_keys=True, separators=(",", ":"))
+    return _field(name, tuple(labels.items()), bucket)
+
+
+@functools.lru_cache(maxsize=8192)
+def _field(name: str, labels: tuple[tuple[str, str], ...], bucket: str | None) -> str:
+    # Cached: series are few and recur, and json.dumps is most of what recording costs.
+    parts: list[object] = [name, dict(labels)] if bucket is None else [name, dict(labels), bucket]
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
 
 def bucket_of(value: float, buckets: tuple[float, ...]) -> str:

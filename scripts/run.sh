@@ -9,6 +9,7 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export WEB_PORT=${WEB_PORT:-8000} FLOWER_PORT=${FLOWER_PORT:-5555} EMULATOR_PORT=${EMULATOR_PORT:-8090}
 export NO_PROXY=${NO_PROXY:-127.0.0.1,localhost}
 mkdir -p "$GEMQ_RUN_DIR"
+GEMQ_RUN_DIR=$(cd "$GEMQ_RUN_DIR" && pwd)  # absolute: redis-server and Flower run with other working dirs
 
 # Development secrets: generated once per checkout, kept in the run folder (never committed).
 secrets="$GEMQ_RUN_DIR/dev-secrets.env"
@@ -35,9 +36,9 @@ else
   fi
   port=$(python -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 6379)' "$REDIS_URL")
   mkdir -p "$GEMQ_RUN_DIR/redis"
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$PWD/$GEMQ_RUN_DIR/redis" --appendonly yes \
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$GEMQ_RUN_DIR/redis" --appendonly yes \
     --appendfsync everysec --maxmemory-policy noeviction --daemonize yes \
-    --pidfile "$PWD/$GEMQ_RUN_DIR/redis/redis.pid" --logfile "$PWD/$GEMQ_RUN_DIR/redis/redis.log"
+    --pidfile "$GEMQ_RUN_DIR/redis/redis.pid" --logfile "$GEMQ_RUN_DIR/redis/redis.log"
   for _ in $(seq 50); do python -m scripts.redis_ping "$REDIS_URL" && break; sleep 0.1; done
   echo "gemq: started a private redis-server on port $port (AOF on, data in $GEMQ_RUN_DIR/redis)"
 fi

@@ -75,8 +75,8 @@ STORED: tuple[MetricSpec, ...] = (JOBS, SUBMITTED, TOKENS, UPSTREAM_ERRORS, WEBH
 #: Distinct model label values one process records before it files further models under ``other``:
 #: model names come from clients, and every name costs a series in Redis and in Prometheus.
 MAX_MODEL_LABELS = 32
-#: Webhook outcomes are code-chosen words (``delivered``, ``failed``, ``exhausted``, ``refused``); anything
-#: else is filed under ``other``.
+#: Webhook outcomes are code-chosen words: ``delivered`` (2xx), ``failed`` (another attempt is scheduled),
+#: ``exhausted`` (the last attempt failed), ``refused`` (private target); anything else is filed as ``other``.
 WEBHOOK_OUTCOME = re.compile(r"[a-z_]{1,32}")
 
 
@@ -212,8 +212,7 @@ class Metrics:
             self._observe(TTFT, int(result["time_to_first_token_ms"]) / 1000, model=model)
 
     def webhook_delivery(self, outcome: str) -> None:
-        """One webhook delivery attempt ended with ``outcome``: ``delivered`` (2xx), ``failed`` (will retry),
-        ``exhausted`` (the last attempt failed), ``refused`` (private target)."""
+        """One webhook delivery attempt ended with ``outcome`` (see ``WEBHOOK_OUTCOME``)."""
         self._count(WEBHOOKS, outcome=outcome if WEBHOOK_OUTCOME.fullmatch(outcome) else "other")
 
     def _count(self, spec: MetricSpec, amount: float = 1, **labels: str) -> None:

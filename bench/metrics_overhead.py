@@ -1,8 +1,10 @@
 """What metrics cost: recording per job, a /metrics scrape, and submit latency with metrics on.
 
-    .venv/bin/python bench/metrics_overhead.py [--requests 3000] [--clients 16]
+    .venv/bin/python bench/metrics_overhead.py [--requests 3000] [--clients 16] [--root DIR]
 
 Starts its own redis-server and the Procfile's gunicorn (no worker: submitted jobs just queue).
+``--root`` serves the web from another checkout (gunicorn imports the app from its working
+directory), e.g. one without metrics, for an A/B of submit latency on the same machine.
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose web is served")
     args = parser.parse_args()
     print(f"recording, per job (3 calls, in memory): {record_cost(50_000):.1f} us")
     workdir = Path(tempfile.mkdtemp(prefix="gemq-bench-"))
@@ -123,8 +126,8 @@ def main() -> None:
         time.sleep(0.3)
         per_scrape, series = scrape_cost(env["REDIS_URL"], 200)
         print(f"GET /metrics with {series} samples: {per_scrape:.2f} ms per scrape")
-        command = (ROOT / "Procfile").read_text().split("web:", 1)[1].splitlines()[0]
-        web = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=env,
+        command = (args.root / "Procfile").read_text().split("web:", 1)[1].splitlines()[0]
+        web = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], cwd=args.root, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         http = httpx.Client(base_url=f"http://127.0.0.1:{web_port}", trust_env=False)
         deadline = time.monotonic() + 30
@@ -138,7 +141,8 @@ def main() -> None:
         latencies = sorted(submit_latency(env, web_port, args.requests, args.clients))
         p50 = statistics.median(latencies)
         p99 = latencies[int(len(latencies) * 0.99) - 1]
-        print(f"POST /v1/jobs, {args.clients} clients, {len(latencies)} requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        print(f"POST /v1/jobs ({args.root}), {args.clients} clients, {len(latencies)} requests: "
+              f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     finally:
         if web is not None:
             os.killpg(web.pid, 15)

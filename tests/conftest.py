@@ -35,8 +35,11 @@ def redis_server(run_dir: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def emu(run_dir: Path) -> Iterator[EmulatorProcess]:
-    """The Gemini emulator for the session (no quota, no faults unless a test scripts them)."""
-    emulator = EmulatorProcess(run_dir / "emulator.log").start()
+    """The Gemini emulator for the session (no quota, no faults unless a test scripts them).
+
+    Small chunks (4 words) so every answer streams in several pieces.
+    """
+    emulator = EmulatorProcess(run_dir / "emulator.log", "--chunk-tokens", "4").start()
     yield emulator
     emulator.stop()
 

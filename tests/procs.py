@@ -138,8 +138,9 @@ class WorkerProcess:
     """A real Celery worker (``celery -A worker.celery_app worker``) in its own process group."""
 
     def __init__(self, env: Mapping[str, str], logfile: Path, *, name: str, concurrency: int = 8,
-                 queues: str | None = None) -> None:
+                 queues: str | None = None, app: str = "worker.celery_app") -> None:
         self.env = dict(env)
+        self.app = app
         self.logfile = logfile
         self.name = name
         self.concurrency = concurrency
@@ -148,7 +149,7 @@ class WorkerProcess:
 
     def start(self, wait: bool = True) -> WorkerProcess:
         """Start; with ``wait``, return once it sent its first heartbeat."""
-        args = [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "--pool", "threads",
+        args = [str(BIN / "celery"), "-A", self.app, "worker", "--pool", "threads",
                 "--concurrency", str(self.concurrency), "--hostname", f"{self.name}@%h", "--loglevel", "INFO",
                 "--without-mingle", "--without-gossip"]
         if self.queues:
@@ -156,7 +157,7 @@ class WorkerProcess:
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        if wait:
+        if wait and self.app == "worker.celery_app":
             client = redis.Redis.from_url(self.env["REDIS_URL"], decode_responses=True)
             host = socket.gethostname()
             wait_until(lambda: client.zscore("gemq:workers", f"{self.name}@{host}") is not None, timeout=30,

@@ -234,7 +234,7 @@ def test_the_grafana_dashboard_queries_only_metrics_we_export(ops_api: Api, ops_
     metrics.webhook_delivery("delivered")
     metrics.sink.close()
     limiter = Limiter(ops_redis.client(), Settings(redis_url=ops_redis.url))
-    limiter.release(FLASH, limiter.acquire(FLASH, job_id="j", priority=Priority.low, cost=1).call_id)
+    limiter.release(FLASH, limiter.acquire(FLASH, job_id="j", priority=Priority.low, cost=1))
     exported = {name for name, _ in scrape(ops_api)[1]}
     # Then every metric the dashboard queries is exported
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "gemq.json").read_text())

@@ -67,8 +67,12 @@ def create_celery(settings: Settings) -> Celery:
         worker_disable_prefetch=True,
         worker_pool="threads",
         worker_concurrency=settings.worker_concurrency,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost a worker about a tenth of its CPU per job; they are off until a dashboard
+        # asks: Flower broadcasts `enable_events` every few seconds while it runs (flower/events.py,
+        # on_enable_events), which reaches workers started after it too. Publishers send no
+        # "task-sent" events: that would add a PUBLISH to every submit.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         include=["worker.tasks"],

@@ -13,7 +13,8 @@ from google.genai import errors, types
 MODEL = "gemini-2.5-flash"
 
 
-def test_stream_yields_chunks_with_usage_and_finish_on_the_last(client: genai.Client) -> None:
+def test_stream_yields_chunks_with_usage_and_finish_on_the_last(emulator, client: genai.Client) -> None:
+    emulator.configure(chunk_tokens=4)
     whole = client.models.generate_content(model=MODEL, contents="stream me").text
     chunks = list(client.models.generate_content_stream(model=MODEL, contents="stream me"))
 

@@ -1,0 +1,96 @@
+"""A private gemq stack for benchmarks: redis-server, the emulator, gunicorn and Celery workers.
+
+Reuses the test suite's process helpers (tests/procs.py) so benchmarks and tests start processes
+the same way.  Every process gets a fresh port and a scratch directory; ``Stack`` stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from procs import EmulatorProcess, RedisServer, WebProcess, WorkerProcess, wait_until  # noqa: E402
+
+#: The bench tenant's key.
+API_KEY = "bench-key"
+
+
+class Stack:
+    """Processes of one benchmark run."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.redis: RedisServer | None = None
+        self.emulator: EmulatorProcess | None = None
+        self.web: WebProcess | None = None
+        self.workers: list[WorkerProcess] = []
+        self.env: dict[str, str] = {}
+
+    def start_base(self, *, emulator_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        """Redis and the emulator, and the environment gemq processes get."""
+        self.redis = RedisServer(self.workdir / "redis").start()
+        self.emulator = EmulatorProcess(self.workdir / "emulator.log", *emulator_args).start()
+        self.env = {k: v for k, v in os.environ.items() if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY"}}
+        self.env.update(REDIS_URL=self.redis.url, GEMINI_BASE_URL=self.emulator.url, GEMQ_API_KEYS=f"bench:{API_KEY}",
+                        GEMQ_SUBMIT_LIMITS="", GEMQ_LOG_LEVEL="WARNING", NO_PROXY="127.0.0.1,localhost",
+                        GEMQ_LIMITS="*:rpm=1000000,tpm=1000000000,rpd=100000000,concurrency=100000")
+        self.env.update(env or {})
+
+    def start_web(self, workers: int = 2) -> WebProcess:
+        """gunicorn with gevent workers."""
+        self.web = WebProcess(self.env, self.workdir / "web.log", workers=workers).start()
+        return self.web
+
+    def start_worker(self, name: str, *, concurrency: int, app: str = "worker.celery_app",
+                     env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
+        """A Celery worker process."""
+        worker = WorkerProcess({**self.env, **(env or {})}, self.workdir / f"worker-{name}.log", name=name,
+                               concurrency=concurrency, app=app)
+        self.workers.append(worker.start(wait=wait))
+        return worker
+
+    def stop(self) -> None:
+        """Stop everything (workers first)."""
+        for worker in self.workers:
+            worker.kill()
+        for process in (self.web, self.emulator, self.redis):
+            if process is not None:
+                process.stop()
+
+
+@contextmanager
+def stack() -> Iterator[Stack]:
+    """A Stack in a scratch directory, stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix="gemq-bench-") as tmp:
+        running = Stack(Path(tmp))
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "redis": redis_version,
+            "platform": platform.platform(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+__all__ = ["API_KEY", "Stack", "machine", "percentile", "stack", "wait_until"]

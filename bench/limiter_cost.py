@@ -1,0 +1,93 @@
+"""Limiter cost: admissions per second (one EVALSHA checking rpm, tpm, rpd, concurrency, pause and
+the waiting room) against plain Redis INCR per second, same Redis, same run.  Goal: ratio >= 0.5.
+
+Measured twice: one client issuing commands one after another (latency-bound, as one worker thread
+sees it) and several client processes at once (Redis-bound, as many workers see it).
+
+    .venv/bin/python bench/limiter_cost.py [--n 20000] [--procs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import machine  # noqa: E402
+from procs import RedisServer  # noqa: E402
+
+from worker.config import ModelLimits, Settings  # noqa: E402
+from worker.jobs import Priority  # noqa: E402
+from worker.limiter import Limiter  # noqa: E402
+from worker.redisconn import connect  # noqa: E402
+
+MODEL = "bench-model"
+
+
+def limiter(url: str) -> Limiter:
+    """A limiter whose limits are high enough that every call is admitted (the common path)."""
+    settings = Settings(redis_url=url, limits={MODEL: ModelLimits(rpm=10**9, tpm=10**12, rpd=10**12,
+                                                                  concurrency=10**9)})
+    return Limiter(connect(settings), settings)
+
+
+def admissions(url: str, n: int) -> float:
+    """Admissions per second from one client."""
+    lim = limiter(url)
+    prefix = uuid.uuid4().hex[:6]
+    start = time.perf_counter()
+    for i in range(n):
+        lim.acquire(MODEL, job_id=f"{prefix}{i}", priority=Priority.normal, cost=100)
+    return n / (time.perf_counter() - start)
+
+
+def incrs(url: str, n: int) -> float:
+    """INCRs per second from one client (same client library and settings)."""
+    client = connect(Settings(redis_url=url))
+    start = time.perf_counter()
+    for _ in range(n):
+        client.incr("bench:counter")
+    return n / (time.perf_counter() - start)
+
+
+def parallel(fn: str, url: str, n: int, procs: int) -> float:
+    """Total rate of ``procs`` client processes running ``fn`` at once."""
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        start = time.perf_counter()
+        pool.starmap(globals()[fn], [(url, n)] * procs)
+        return n * procs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    """Sequential and parallel rates, INCR first then admissions, in one Redis; JSON on stdout."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--procs", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp)).start()
+        try:
+            admissions(server.url, 2000)  # load the script, warm up
+            one = {"incr_per_s": incrs(server.url, args.n), "admissions_per_s": admissions(server.url, args.n)}
+            many = {"incr_per_s": parallel("incrs", server.url, args.n, args.procs),
+                    "admissions_per_s": parallel("admissions", server.url, args.n, args.procs)}
+        finally:
+            server.stop()
+    for figures in (one, many):
+        figures["ratio"] = round(figures["admissions_per_s"] / figures["incr_per_s"], 3)
+        figures["incr_per_s"] = round(figures["incr_per_s"])
+        figures["admissions_per_s"] = round(figures["admissions_per_s"])
+    print(json.dumps({"one_client": one, f"{args.procs}_clients": many, "args": vars(args),
+                      "machine": machine()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Throughput: gemq jobs/s end to end, divided by raw Celery no-op tasks/s through the same Redis.
+
+gemq: N jobs submitted over HTTP (gunicorn, C client threads) -> worker -> emulator at zero latency
+-> result stored; the rate is N / (last finished_ms - first created_ms), read from the job records.
+Raw Celery: N no-op tasks published as fast as one client can, consumed by a worker with the same
+pool, concurrency and process count; the rate is N / (last done - first publish).  Goal: ratio >= 0.5.
+
+    .venv/bin/python bench/throughput.py [--jobs 3000] [--clients 16] [--workers 1] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import API_KEY, Stack, machine, stack, wait_until  # noqa: E402
+
+
+def submit_all(url: str, jobs: int, clients: int) -> list[str]:
+    """Submit ``jobs`` jobs over ``clients`` concurrent connections (aiohttp: a cheap load generator)."""
+    return asyncio.run(_submit_all(url, jobs, clients))
+
+
+async def _submit_all(url: str, jobs: int, clients: int) -> list[str]:
+    ids: list[str] = []
+    todo = iter(range(jobs))
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(url, headers=headers, connector=connector) as session:
+
+        async def client() -> None:
+            for n in todo:
+                async with session.post("/v1/jobs", json={"prompt": f"throughput {n}"}) as response:
+                    response.raise_for_status()
+                    ids.append((await response.json())["id"])
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    return ids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of processes and their children so far."""
+    total = 0.0
+    for pid in pids:
+        for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def own_cpu() -> float:
+    """This process's CPU seconds (the load generator)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def gemq_rate(running: Stack, jobs: int, clients: int) -> dict[str, object]:
+    """Jobs/s end to end, from the records' own timestamps, and each process's CPU per job."""
+    assert running.web and running.redis and running.emulator
+    groups = {"web": [running.web.proc.pid], "workers": [w.proc.pid for w in running.workers],
+              "emulator": [running.emulator.proc.pid], "redis": [running.redis.proc.pid]}
+    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    before["load_generator"] = own_cpu()
+    ids = submit_all(running.web.url, jobs, clients)
+    client = running.redis.client()
+
+    def finished() -> bool:
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(f"gemq:job:{job_id}", "status")
+        return all(s == "succeeded" for s in pipe.execute())
+
+    wait_until(finished, timeout=600, interval=0.5, what="every job to succeed")
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(f"gemq:job:{job_id}", "created_ms", "finished_ms")
+    times = [(int(c), int(f)) for c, f in pipe.execute()]
+    span = (max(f for _, f in times) - min(c for c, _ in times)) / 1000
+    after = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    after["load_generator"] = own_cpu()
+    cpu_ms = {name: round((after[name] - before[name]) * 1000 / jobs, 2) for name in after}
+    return {"jobs": jobs, "seconds": round(span, 3), "jobs_per_s": round(jobs / span, 1), "cpu_ms_per_job": cpu_ms}
+
+
+def celery_rate(running: Stack, tasks: int, workers: int, concurrency: int) -> dict[str, float]:
+    """Raw Celery no-op tasks/s through the same Redis (database 1)."""
+    assert running.redis
+    url = running.redis.url.replace("/0", "/1")
+    env = {"REDIS_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    for i in range(workers):
+        running.start_worker(f"noop{i}", concurrency=concurrency, app="noop_app", env=env, wait=False)
+    client = redis.Redis.from_url(url)
+    wait_until(lambda: len(client.keys("_kombu.binding.*")) > 0, timeout=30, what="the no-op worker")
+    time.sleep(2)  # let every worker connect
+    from noop_app import app, noop
+
+    app.conf.broker_url = url
+    start = time.monotonic()
+    with app.producer_or_acquire() as producer:
+        for _ in range(tasks):
+            noop.apply_async(producer=producer)
+    wait_until(lambda: int(client.get("bench:noop:done") or 0) >= tasks, timeout=600, interval=0.05,
+               what="every no-op task to run")
+    span = time.monotonic() - start
+    return {"tasks": tasks, "seconds": round(span, 3), "tasks_per_s": round(tasks / span, 1)}
+
+
+def main() -> None:
+    """Run both measurements in one stack and print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--web-workers", type=int, default=2)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    with stack() as running:
+        running.start_base(env={"GEMQ_WORKER_CONCURRENCY": str(args.concurrency)})
+        running.start_web(workers=args.web_workers)
+        for i in range(args.workers):
+            running.start_worker(f"gemq{i}", concurrency=args.concurrency)
+        gemq = gemq_rate(running, args.jobs, args.clients)
+        for worker in running.workers:
+            worker.kill()
+        running.workers.clear()
+        raw = celery_rate(running, args.jobs, args.workers, args.concurrency)
+    result = {"gemq": gemq, "raw_celery": raw, "ratio": round(float(gemq["jobs_per_s"]) / raw["tasks_per_s"], 3),
+              "args": vars(args), "machine": machine()}
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

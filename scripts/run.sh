@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: find Redis (or start a private one), then run the Procfile's processes under honcho:
-# web, worker, flower and, when GEMINI_API_KEY is unset, the local Gemini emulator.
+# web, worker, webhooks, flower and, when GEMINI_API_KEY is unset, the local Gemini emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -43,7 +43,7 @@ else
   echo "gemq: started a private redis-server on port $port (AOF on, data in $GEMQ_RUN_DIR/redis)"
 fi
 
-processes="web worker flower"
+processes="web worker webhooks flower"
 if [ -z "${GEMINI_API_KEY:-}" ]; then
   export GEMINI_BASE_URL=${GEMINI_BASE_URL:-http://127.0.0.1:$EMULATOR_PORT}
   processes="$processes emulator"

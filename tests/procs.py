@@ -19,9 +19,14 @@ from typing import Any, TypeVar
 import httpx
 import redis
 
+from worker import keys
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
+#: Queues a test worker consumes unless told otherwise: the job queues, like the Procfile's ``worker``
+#: (webhook deliveries go to workers started with ``queues="webhooks"``).
+JOB_QUEUES = ",".join(keys.JOB_QUEUES.values())
 
 
 def free_port() -> int:
@@ -144,16 +149,14 @@ class WorkerProcess:
         self.logfile = logfile
         self.name = name
         self.concurrency = concurrency
-        self.queues = queues
+        self.queues = queues or JOB_QUEUES
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> WorkerProcess:
         """Start; with ``wait``, return once it sent its first heartbeat."""
         args = [str(BIN / "celery"), "-A", self.app, "worker", "--pool", "threads",
                 "--concurrency", str(self.concurrency), "--hostname", f"{self.name}@%h", "--loglevel", "INFO",
-                "--without-mingle", "--without-gossip"]
-        if self.queues:
-            args += ["--queues", self.queues]
+                "--without-mingle", "--without-gossip", "--queues", self.queues]
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)

@@ -18,11 +18,16 @@ from procs import EmulatorProcess, RedisServer, free_port, wait_until
 SECRET_PROMPT = f"launch codes {uuid.uuid4().hex} are"
 API_KEY = f"key-logs-{uuid.uuid4().hex}"
 MASTER_SECRET = f"master-{uuid.uuid4().hex}"
+#: The Procfile processes of a full run (the emulator is the session's own).
+PROCESSES = ("web", "worker", "webhooks")
 
 
 class _Receiver(BaseHTTPRequestHandler):
+    received: list[str] = []
+
     def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append(self.headers.get("webhook-id", ""))
         self.send_response(204)
         self.end_headers()
 
@@ -32,7 +37,8 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    """A local webhook receiver answering 204."""
+    """A local webhook receiver answering 204 (``_Receiver.received`` lists the deliveries)."""
+    _Receiver.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/hook"
@@ -41,21 +47,21 @@ def receiver() -> Iterator[str]:
 
 @pytest.fixture
 def full_run(base_env: dict[str, str], run_dir: Path) -> Iterator[dict[str, Any]]:
-    """Redis, then the Procfile's web and worker lines, with secrets only this test knows."""
+    """Redis, then the Procfile's web, worker and webhooks lines, with secrets only this test knows."""
     redis_server = RedisServer(run_dir / f"redis-logs-{free_port()}").start()
     port = free_port()
     env = {**base_env, "REDIS_URL": redis_server.url, "WEB_PORT": str(port), "GEMQ_API_KEYS": f"acme:{API_KEY}",
            "GEMQ_WEBHOOK_SECRET": MASTER_SECRET, "GEMQ_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2"}
     web = ProcfileProcess("web", env, run_dir / f"logs-web-{port}.log").start()
-    worker = ProcfileProcess("worker", env, run_dir / f"logs-worker-{port}.log").start()
+    workers = [ProcfileProcess(name, env, run_dir / f"logs-{name}-{port}.log").start() for name in PROCESSES[1:]]
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {API_KEY}"},
                         timeout=10, trust_env=False)
     try:
         wait_until(lambda: http.get("/readyz").status_code == 200, timeout=40, what="web and worker to be ready")
-        yield {"http": http, "web": web, "worker": worker}
+        yield {"http": http, **dict(zip(PROCESSES, [web, *workers], strict=True))}
     finally:
-        web.stop()
-        worker.stop()
+        for process in (web, *workers):
+            process.stop()
         redis_server.stop()
 
 
@@ -82,20 +88,19 @@ def test_a_full_run_logs_json_lines_without_prompts_outputs_or_secrets(
                        what=f"job {i}") for i in ids]
     assert [j["status"] for j in jobs] == ["succeeded", "succeeded", "failed", "cancelled"]
     secrets = [SECRET_PROMPT, API_KEY, MASTER_SECRET, *(j["result"]["text"] for j in jobs[:2])]
-    tenant_secret = http.get("/v1/webhooks/secret")
-    if tenant_secret.status_code == 200:  # the route arrives with webhook delivery
-        secrets.append(tenant_secret.json()["secret"])
+    secrets.append(http.get("/v1/webhooks/secret").json()["secret"])
+    wait_until(lambda: _Receiver.received, timeout=20, what="the webhook to be delivered")
     # When the processes stop (their last lines written)
-    for name in ("web", "worker"):
+    for name in PROCESSES:
         full_run[name].stop()
     # Then every line is a JSON object, and none holds a prompt, an answer, a key or a secret
-    web_log, worker_log = full_run["web"].logfile, full_run["worker"].logfile
-    lines = {name: json_lines(path) for name, path in (("web", web_log), ("worker", worker_log))}
+    lines = {name: json_lines(full_run[name].logfile) for name in PROCESSES}
     consoles = {name: [line for line in full_run[name].outfile.read_text().splitlines() if line.strip()]
-                for name in ("web", "worker")}
+                for name in PROCESSES}
     # Celery prints its shutdown notice straight to stdout, past logging: the only non-JSON output.
-    assert consoles == {"web": [], "worker": ["worker: Warm shutdown (MainProcess)"]}
-    text = web_log.read_text() + worker_log.read_text()
+    shutdown = ["worker: Warm shutdown (MainProcess)"]
+    assert consoles == {"web": [], "worker": shutdown, "webhooks": shutdown}
+    text = "".join(full_run[name].logfile.read_text() + full_run[name].outfile.read_text() for name in PROCESSES)
     for secret in secrets:
         assert secret not in text
         assert secret[len(secret) // 3:len(secret) // 3 + 24] not in text  # not even a piece of it
@@ -113,3 +118,4 @@ def test_a_full_run_logs_json_lines_without_prompts_outputs_or_secrets(
     retried = [line for line in lines["worker"] if line["event"] == "job.attempt_failed"]
     assert any(line["job_id"] == ids[1] and line["status_code"] == 503 and line["attempt"] == 1 for line in retried)
     assert any(line["event"] == "job.cancelled" and line["job_id"] == ids[3] for line in lines["web"])
+    assert any(line["event"] == "webhook.attempt" and line["state"] == "delivered" for line in lines["webhooks"])

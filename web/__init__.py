@@ -8,9 +8,11 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs, limits, metrics
+from web import auth, errors, health, jobs, limits, metrics, webhooks
 from web.context import WebContext
+from web.idempotency import Idempotency
 from web.openapi import spec
+from web.submit_limits import SubmitLimiter
 from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.limiter import Limiter
@@ -18,6 +20,7 @@ from worker.logs import configure_logging
 from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.web")
 
@@ -35,12 +38,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=JobStore(client, settings),
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
+        webhooks=WebhookEvents(client, settings),
+        submit_limits=SubmitLimiter(client, settings),
+        idempotency=Idempotency(client),
         metrics=Metrics(Accumulator(client, interval=settings.metrics_flush_interval)),
         metrics_registry=metrics.registry_for(client),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, limits.bp, metrics.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, metrics.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app
@@ -52,4 +58,7 @@ def create_served_app() -> Flask:
     configure_logging(level=settings.log_level, json=settings.log_json, process="web")
     if settings.dev_api_key:
         log.warning("dev.api_key", message="GEMQ_API_KEYS is unset: the development API key is accepted")
+    if settings.dev_webhook_secret:
+        log.warning("dev.webhook_secret",
+                    message="GEMQ_WEBHOOK_SECRET is unset: webhook signing secrets derive from a development secret")
     return create_app(settings)

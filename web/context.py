@@ -1,4 +1,5 @@
-"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher."""
+"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher,
+webhook events, submission limits and idempotency keys."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from celery import Celery
 from flask import current_app
 from prometheus_client import CollectorRegistry
 
+from web.idempotency import Idempotency
+from web.submit_limits import SubmitLimiter
 from worker.config import Settings
 from worker.limiter import Limiter
 from worker.metrics import Metrics
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class WebContext:
     store: JobStore
     limiter: Limiter
     celery: Celery
+    webhooks: WebhookEvents
+    submit_limits: SubmitLimiter
+    idempotency: Idempotency
     #: This process's metric increments (flushed to Redis) and the registry ``/metrics`` renders.
     metrics: Metrics
     metrics_registry: CollectorRegistry

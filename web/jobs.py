@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+import redis
 import structlog
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from pydantic import BaseModel, Field, ValidationError
@@ -13,6 +14,8 @@ from spectree import Response as Doc
 from web.body import json_object
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
+from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
+from web.idempotency import REPLAYED_HEADER
 from web.openapi import spec
 from worker.cancels import announce_cancel
 from worker.celery_app import publish_job
@@ -37,19 +40,51 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(default=None, max_length=200)
 
 
-ERRORS = {f"HTTP_{code}": ErrorBody for code in (400, 401, 413, 415, 422, 429, 503)}
+ERRORS = {f"HTTP_{code}": ErrorBody for code in (400, 401, 409, 413, 415, 422, 429, 503)}
+
+
+class SubmitHeaders(BaseModel):
+    """Optional headers of a submission."""
+
+    idempotency_key: str | None = Field(
+        default=None, alias="Idempotency-Key", min_length=1, max_length=255,
+        description="Makes retries safe: the same key and body within 24 h return the original job "
+                    "(with Idempotent-Replayed: true); the key with another body is 409.")
 
 
 @bp.post("/v1/jobs")
-@spec.validate(json=JobRequest, resp=Doc(HTTP_202=Job, **ERRORS), tags=["jobs"], skip_validation=True)
+@spec.validate(json=JobRequest, headers=SubmitHeaders, resp=Doc(HTTP_202=Job, **ERRORS), tags=["jobs"],
+               skip_validation=True)
 def submit() -> Response:
-    """Submit a job; it runs in the background."""
+    """Submit a job; it runs in the background.
+
+    With an ``Idempotency-Key`` header, a retry of the same request (same key and body, within 24 h)
+    answers with the original job and ``Idempotent-Replayed: true``; the key with another body is 409.
+    """
+    enforce_submit_limit()
+    body = json_object()
     try:
-        job_request = JobRequest.model_validate(json_object())
+        job_request = JobRequest.model_validate(body)
     except ValidationError as exc:
         raise invalid(exc) from exc
-    record = submit_job(g.tenant, job_request)
-    return job_response(record, 202)
+    check_webhook_url(job_request.webhook_url)
+    key = idempotency_key()
+    if key is None:
+        return job_response(submit_job(g.tenant, job_request), 202)
+    made: list[dict[str, str]] = []
+
+    def create() -> str:
+        made.append(submit_job(g.tenant, job_request))
+        return made[0]["id"]
+
+    job_id, replayed = run_idempotent(key, body, create)
+    record = made[0] if made else ctx().store.get_for_tenant(job_id, g.tenant)  # a replay reads the job as it is now
+    if record is None:
+        raise ApiError(404, "the job made with this Idempotency-Key no longer exists")
+    response = job_response(record, 202)
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response
 
 
 def submit_job(tenant: str, job_request: JobRequest) -> dict[str, str]:
@@ -114,7 +149,18 @@ def cancel_job(job_id: str) -> Response:
     ctx().metrics.job_finished(record, "cancelled")
     log.info("job.cancelled", job_id=job_id, tenant=g.tenant, model=record["model"], priority=record["priority"],
              previous=outcome.previous)
+    if record.get("webhook_url"):
+        queue_cancel_webhook(job_id)
     return job_response(ctx().store.get(job_id) or record)
+
+
+def queue_cancel_webhook(job_id: str) -> None:
+    """Queue the ``job.cancelled`` event; a failure here is not the client's (the worker queues it too)."""
+    try:
+        ctx().webhooks.enqueue_job_event(ctx().celery, job_id)
+    except redis.RedisError as exc:
+        # The job's own message still reaches a worker, which finds it cancelled and queues the event.
+        log.warning("webhook.enqueue_failed", job_id=job_id, error_type=type(exc).__name__)
 
 
 def own_job(job_id: str) -> dict[str, str]:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from limits import parse_many
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -36,6 +38,8 @@ DEFAULT_RESULT_TTL = 7 * 24 * 3600
 DEFAULT_VISIBILITY_TIMEOUT = 3600
 #: Per-model limits when ``GEMQ_LIMITS`` names none for a model (a cautious tier-1 flash figure).
 DEFAULT_LIMITS = "*:rpm=1000,tpm=1000000,rpd=10000,concurrency=100"
+#: Submissions each tenant may make (``GEMQ_SUBMIT_LIMITS``; set it empty or ``off`` for none).
+DEFAULT_SUBMIT_LIMITS = "50/second;1000/minute"
 #: Webhook retry schedule in seconds (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h).
 DEFAULT_WEBHOOK_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
 #: Values of ``GEMQ_ENV``.
@@ -96,8 +100,8 @@ class Settings:
     #: Seconds between partial-text writes to the job record.
     stream_flush_interval: float = 0.25
     max_body_bytes: int = 10 * 1024 * 1024
-    #: Per-tenant submission limits (``limits`` library notation), empty to disable.
-    submit_limits: str = "50/second;1000/minute"
+    #: Per-tenant submission limits (``limits`` library notation, ``;``-separated), empty to disable.
+    submit_limits: str = DEFAULT_SUBMIT_LIMITS
     #: Response cache TTL in seconds.
     cache_ttl: int = 24 * 3600
     #: Conversation history TTL (refreshed on use) and bound on turns kept.
@@ -163,7 +167,6 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
         "GEMQ_ADMISSION_SLEEP_MAX": ("admission_sleep_max", float),
         "GEMQ_STREAM_FLUSH_INTERVAL": ("stream_flush_interval", float),
         "GEMQ_MAX_BODY_BYTES": ("max_body_bytes", int),
-        "GEMQ_SUBMIT_LIMITS": ("submit_limits", str),
         "GEMQ_WEBHOOK_TIMEOUT": ("webhook_timeout", float),
         "GEMQ_CACHE_TTL": ("cache_ttl", int),
         "GEMQ_CONVERSATION_TTL": ("conversation_ttl", int),
@@ -185,6 +188,8 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
     if raw := env.get("GEMQ_WEBHOOK_SECRET", "").strip():
         out["webhook_secret"] = raw
         out["dev_webhook_secret"] = False
+    if "GEMQ_SUBMIT_LIMITS" in env:  # set but empty means no limit, unlike the other variables
+        out["submit_limits"] = _wrap(parse_submit_limits, "GEMQ_SUBMIT_LIMITS", env["GEMQ_SUBMIT_LIMITS"])
     if raw := env.get("GEMQ_WEBHOOK_RETRY_SCHEDULE", "").strip():
         out["webhook_schedule"] = _wrap(parse_schedule, "GEMQ_WEBHOOK_RETRY_SCHEDULE", raw)
     if raw := env.get("GEMQ_ENV", "").strip():
@@ -279,6 +284,18 @@ def parse_basic_auth(raw: str) -> tuple[str, ...]:
         if not sep or not user or not password:
             raise ConfigError("entries must look like user:password")
     return pairs
+
+
+def parse_submit_limits(raw: str) -> str:
+    """``50/second;1000/minute`` checked with the ``limits`` parser; ``""`` or ``off`` -> ``""`` (none)."""
+    raw = raw.strip()
+    if raw.lower() in {"", "off", "none", "0"}:
+        return ""
+    try:
+        parse_many(raw)
+    except ValueError as exc:
+        raise ConfigError(f"expected limits like '50/second;1000/minute', got {raw!r}") from exc
+    return raw
 
 
 def parse_schedule(raw: str) -> tuple[float, ...]:

@@ -229,6 +229,40 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class WebhookAttempt(BaseModel):
+    """One webhook delivery attempt."""
+
+    #: When the attempt started.
+    at: str
+    #: The receiver's HTTP status, when it answered.
+    status_code: int | None = None
+    #: Why the attempt failed without a status (timeout, connection refused, refused target).
+    error: str | None = None
+    duration_ms: int
+
+
+class WebhookDelivery(BaseModel):
+    """The job's webhook: its event id (the ``webhook-id`` header), attempts and state."""
+
+    event_id: str
+    #: ``pending`` until a 2xx (``delivered``) or until the attempts run out (``failed``).
+    state: Literal["pending", "delivered", "failed"]
+    attempts: list[WebhookAttempt] = Field(default_factory=list)
+    next_attempt_at: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> WebhookDelivery | None:
+        """The delivery mirrored on a job hash, if the job has an event."""
+        if not record.get("webhook_event_id"):
+            return None
+        next_ms = record.get("webhook_next_ms")
+        return cls.model_validate({
+            "event_id": record["webhook_event_id"], "state": record.get("webhook_state") or "pending",
+            "attempts": json.loads(record.get("webhook_attempts") or "[]"),
+            "next_attempt_at": iso_ms(int(next_ms)) if next_ms else None,
+        })
+
+
 class Job(BaseModel):
     """A job as the API shows it."""
 
@@ -249,6 +283,8 @@ class Job(BaseModel):
     last_error: ErrorInfo | None = None
     #: Text streamed so far while the job runs.
     partial_text: str | None = None
+    #: The webhook event of a finished job with a ``webhook_url``.
+    webhook: WebhookDelivery | None = None
 
     @classmethod
     def from_record(cls, record: dict[str, str]) -> Job:
@@ -269,6 +305,7 @@ class Job(BaseModel):
             error=_json_or_none(record.get("error")),
             last_error=_json_or_none(record.get("last_error")) if record["status"] == "retrying" else None,
             partial_text=record.get("partial_text") if record["status"] == "running" else None,
+            webhook=WebhookDelivery.from_record(record),
         )
 
 

@@ -14,7 +14,9 @@ key                                         type      what / lifetime
                                                       completed
 ``gemq:batch:{id}:items``                   list      job ids in submission order; EXPIRE with the batch
 ``gemq:tenant:{t}:batches``                 zset      batch id -> created ms; trimmed like jobs
-``gemq:idem:{t}:{sha}``                     hash      Idempotency-Key -> resource id and body hash; 24 h
+``gemq:idem:{t}:{sha}``                     string    Idempotency-Key (hashed) -> JSON ``{fp, id}``: request
+                                                      fingerprint and the resource made; 30 s while pending,
+                                                      then 24 h
 ``gemq:lim:{model}:req``                    zset      requests admitted in the sliding window (score ms)
 ``gemq:lim:{model}:tok``                    zset      token charges in the window, member ``uid:tokens``
 ``gemq:lim:{model}:toktotal``               string    sum of the charges in ``tok``
@@ -28,12 +30,19 @@ key                                         type      what / lifetime
 ``gemq:conv:{t}:{id}``                      list      conversation turns (JSON); EXPIRE refreshed on use
 ``gemq:conv:{t}:{id}:next`` / ``:turn``     string    ticket dispenser / ticket now served (ordering)
 ``gemq:cache:{t}:{sha}``                    string    cached successful result; EXPIRE cache TTL
+``gemq:webhook:{event id}``                 hash      one webhook event: tenant, url, type, signed body,
+                                                      state, attempts (JSON), next attempt index, lease;
+                                                      EXPIRE at creation: the result TTL, or longer than
+                                                      the retry schedule if that is longer
+``gemq:webhooks:due``                       zset      ``{event id}:{attempt}`` -> when to publish that
+                                                      attempt (ms); members leave once published
 ``gemq:cancels``                            pub/sub   ids of cancelled jobs, so running calls stop at once
 ``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
 ``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets summed over every
                                                       process (``worker.metrics``); fields are JSON, bounded
                                                       label sets, no TTL
-``gemq:rl:...``                             (limits)  per-tenant submission limits, owned by ``limits``
+``gemq:rl:{LIMITER/{t}/...}``               (limits)  per-tenant submission limits (sliding window counters
+                                                      and their ``/-1`` previous windows), owned by ``limits``
 ``gemq:broker:...``                         (kombu)   Celery queues, unacked messages, events (kombu's
                                                       ``global_keyprefix``)
 ==========================================  ========  =====================================================
@@ -86,6 +95,16 @@ def tenant_batches(tenant: str) -> str:
 def idempotency(tenant: str, key_hash: str) -> str:
     """An Idempotency-Key record, tenant-scoped (the key itself is hashed)."""
     return f"{PREFIX}idem:{tenant}:{key_hash}"
+
+
+def webhook(event_id: str) -> str:
+    """A webhook event and its delivery state."""
+    return f"{PREFIX}webhook:{event_id}"
+
+
+def webhooks_due() -> str:
+    """Webhook attempts waiting for their time (zset by due ms)."""
+    return f"{PREFIX}webhooks:due"
 
 
 def limiter(model: str, part: str) -> str:

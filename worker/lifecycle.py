@@ -1,4 +1,5 @@
-"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, and loud notice of the emulator."""
+"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, loud notice of the emulator, and
+the webhook mover in workers that consume the ``webhooks`` queue."""
 
 from __future__ import annotations
 
@@ -41,6 +42,17 @@ def _ready(sender: Any = None, **_: Any) -> None:
         )
     name = getattr(sender, "hostname", None) or socket.gethostname()
     threading.Thread(target=_heartbeat, args=(settings, name), name="gemq-heartbeat", daemon=True).start()
+    app = getattr(sender, "app", None)
+    if app is not None and keys.WEBHOOK_QUEUE in app.amqp.queues.consume_from:
+        _start_webhook_mover(app)
+
+
+def _start_webhook_mover(app: Any) -> None:
+    """Publish due webhook attempts from this process (a thread; see docs/architecture.md, Webhooks)."""
+    from worker.delivery import DueMover
+    from worker.runtime import get_runtime
+
+    DueMover(get_runtime().webhooks, app, stop=_stop).start()
 
 
 @worker_shutdown.connect

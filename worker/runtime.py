@@ -15,6 +15,7 @@ from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.runner import JobRunner
 from worker.store import JobStore
+from worker.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Runtime:
     limiter: Limiter
     gemini: GeminiClient
     runner: JobRunner
+    webhooks: WebhookEvents
     metrics: Metrics
 
     @classmethod
@@ -39,7 +41,7 @@ class Runtime:
         metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
                            cancels=CancelWatch(client), metrics=metrics)
-        return cls(settings, client, store, limiter, gemini, runner, metrics)
+        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings), metrics)
 
 
 _lock = threading.Lock()

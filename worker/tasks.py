@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from worker.celery_app import RUN_JOB, publish_job
+from worker.celery_app import DELIVER_WEBHOOK, RUN_JOB, publish_job
+from worker.delivery import get_deliverer
 from worker.runtime import get_runtime
 
 
 @shared_task(name=RUN_JOB, bind=True, ignore_result=True, acks_late=True)
 def run_job(self: Task, job_id: str) -> None:
-    """Run one step of a job; re-publish it (same priority) when it must wait."""
-    outcome = get_runtime().runner.run(job_id)
+    """Run one step of a job; re-publish it (same priority) when it must wait; queue its webhook when it ends."""
+    runtime = get_runtime()
+    outcome = runtime.runner.run(job_id)
     if outcome.requeue_in is not None and outcome.record is not None:
         publish_job(self.app, job_id, outcome.record["priority"], countdown=outcome.requeue_in)
+    elif outcome.record is not None and outcome.record.get("webhook_url"):
+        # Also when this run did not finish the job: a message redelivered after a worker died between
+        # finishing the job and queueing its webhook, or a cancel seen mid-call.  Creating the event is
+        # idempotent, so this never sends one twice.
+        runtime.webhooks.enqueue_job_event(self.app, job_id)
+
+
+@shared_task(name=DELIVER_WEBHOOK, ignore_result=True, acks_late=True)
+def deliver_webhook(event_id: str, attempt: int = 0) -> None:
+    """Make one attempt of a webhook event; the next, if any, is scheduled in Redis, not here."""
+    get_deliverer().deliver(event_id, attempt)

@@ -45,7 +45,9 @@ class EmulatorConfig(BaseModel):
     tokens_per_second: float = Field(default=0.0, ge=0.0)
     latency_ms: float = Field(default=0.0, ge=0.0)
     output_tokens: int = Field(default=0, ge=0)
-    chunk_tokens: int = Field(default=4, ge=1)
+    # Gemini streams many tokens per chunk, not one or two as other APIs do (reported in
+    # stanfordnlp/dspy#8235 and labring/FastGPT#6079); 20 words per chunk is a middle figure.
+    chunk_tokens: int = Field(default=20, ge=1)
     rpm: int = Field(default=0, ge=0)
     tpm: int = Field(default=0, ge=0)
     rpd: int = Field(default=0, ge=0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs, metrics
+from web import auth, errors, health, jobs, limits, metrics
 from web.context import WebContext
 from web.openapi import spec
 from worker.celery_app import create_celery
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, metrics.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, metrics.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

@@ -14,6 +14,7 @@ from web.body import json_object
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.openapi import spec
+from worker.cancels import announce_cancel
 from worker.celery_app import publish_job
 from worker.jobs import Job, JobRequest, JobStatus
 
@@ -109,6 +110,7 @@ def cancel_job(job_id: str) -> Response:
     outcome = ctx().store.cancel(record)
     if not outcome.moved:
         raise ApiError(409, f"the job is already {outcome.previous}")
+    announce_cancel(ctx().redis, job_id)
     ctx().metrics.job_finished(record, "cancelled")
     log.info("job.cancelled", job_id=job_id, tenant=g.tenant, model=record["model"], priority=record["priority"],
              previous=outcome.previous)

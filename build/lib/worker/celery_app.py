@@ -18,7 +18,7 @@ Facts this configuration is built on (kombu 5.7 / Celery 5.7 sources):
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from worker import keys
 from worker.config import Settings
@@ -49,7 +49,12 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         broker_channel_error_retry=True,
-        task_queues=[Queue(name) for name in (*keys.JOB_QUEUES.values(), keys.WEBHOOK_QUEUE)],
+        # Each queue gets its own exchange and routing key, so the bindings the worker declares (and
+        # Flower shows) are each queue's own. With Celery's defaults every queue is bound to the default
+        # queue's exchange and key; publishing by queue name still reached the right list, but a
+        # message routed by exchange and key would have been copied into every queue.
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name)
+                     for name in (*keys.JOB_QUEUES.values(), keys.WEBHOOK_QUEUE)],
         task_default_queue=keys.JOB_QUEUES["normal"],
         task_routes={DELIVER_WEBHOOK: {"queue": keys.WEBHOOK_QUEUE}},
         task_serializer="json",
@@ -62,8 +67,12 @@ def create_celery(settings: Settings) -> Celery:
         worker_disable_prefetch=True,
         worker_pool="threads",
         worker_concurrency=settings.worker_concurrency,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost a worker about a tenth of its CPU per job; they are off until a dashboard
+        # asks: Flower broadcasts `enable_events` every few seconds while it runs (flower/events.py,
+        # on_enable_events), which reaches workers started after it too. Publishers send no
+        # "task-sent" events: that would add a PUBLISH to every submit.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         include=["worker.tasks"],

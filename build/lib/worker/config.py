@@ -74,6 +74,8 @@ class Settings:
     limits: Mapping[str, ModelLimits] = field(default_factory=lambda: parse_limits(DEFAULT_LIMITS))
     #: Seconds added to the 60 s window so calls that reach Gemini a little late still fit its minute.
     limiter_window_margin: float = 0.5
+    #: Seconds a concurrency lease lasts unless renewed (a killed worker's slots come back after this).
+    limiter_lease: float = 30.0
     #: Share of each window that low (and normal) work leaves free for higher priorities.
     priority_reserve: Mapping[str, float] = field(default_factory=lambda: {"low": 0.1, "normal": 0.0})
     webhook_secret: str = DEV_WEBHOOK_SECRET
@@ -150,6 +152,7 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
         "GEMQ_GEMINI_TIMEOUT": ("gemini_timeout", float),
         "GEMQ_DEFAULT_MODEL": ("default_model", str),
         "GEMQ_LIMITER_WINDOW_MARGIN": ("limiter_window_margin", float),
+        "GEMQ_LIMITER_LEASE": ("limiter_lease", float),
         "GEMQ_RESULT_TTL": ("result_ttl", int),
         "GEMQ_VISIBILITY_TIMEOUT": ("visibility_timeout", int),
         "GEMQ_WORKER_CONCURRENCY": ("worker_concurrency", int),

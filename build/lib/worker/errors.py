@@ -90,7 +90,7 @@ class QuotaExhausted(PermanentError):
     error_type = "quota_exhausted"
 
     def __init__(self, message: str, *, quota_id: str | None = None, reset_in: float | None = None) -> None:
-        super().__init__(message, status_code=429)
+        super().__init__(f"{message} [quota: {quota_id}]" if quota_id else message, status_code=429)
         self.quota_id = quota_id
         #: Seconds until the quota resets.
         self.reset_in = reset_in

@@ -28,6 +28,7 @@ key                                         type      what / lifetime
 ``gemq:conv:{t}:{id}``                      list      conversation turns (JSON); EXPIRE refreshed on use
 ``gemq:conv:{t}:{id}:next`` / ``:turn``     string    ticket dispenser / ticket now served (ordering)
 ``gemq:cache:{t}:{sha}``                    string    cached successful result; EXPIRE cache TTL
+``gemq:cancels``                            pub/sub   ids of cancelled jobs, so running calls stop at once
 ``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
 ``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets summed over every
                                                       process (``worker.metrics``); fields are JSON, bounded
@@ -115,6 +116,11 @@ def conversation_part(tenant: str, conversation_id: str, part: str) -> str:
 def cache(tenant: str, request_hash: str) -> str:
     """A cached result for one tenant and request."""
     return f"{PREFIX}cache:{tenant}:{request_hash}"
+
+
+def cancels_channel() -> str:
+    """Pub/sub channel announcing cancelled job ids to every worker process."""
+    return f"{PREFIX}cancels"
 
 
 def workers() -> str:

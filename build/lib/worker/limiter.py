@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,9 +42,8 @@ from worker.store import load_script
 PACIFIC = ZoneInfo("America/Los_Angeles")
 #: Length of the request and token windows, before the margin.
 WINDOW_S = 60.0
-#: A concurrency lease lasts this long unless renewed; the lease keeper renews live ones.
-LEASE_MS = 30_000
-LEASE_RENEW_S = 10.0
+#: The lease keeper renews live leases this many times per lease length.
+LEASE_RENEWALS = 3
 #: A waiting-room entry outlives the wait it was given by this much, then lapses.
 WAIT_GRACE_MS = 5_000
 #: Rough characters per token for the estimate charged before a call.
@@ -81,12 +80,15 @@ class Limiter:
         self._settle = load_script(client, "settle")
         self._pause = load_script(client, "pause")
         self._seen: set[str] = set()
+        self.lease_ms = int(settings.limiter_lease * 1000)
+        self._day: tuple[int, str, int] = (0, "", 0)
+        self._key_lists: dict[tuple[str, str], list[str]] = {}
 
     def acquire(self, model: str, *, job_id: str, priority: Priority, cost: int) -> Admission:
         """Admit one call to ``model`` or say how long to wait."""
         limits = self.settings.limits_for(model)
         share = 1.0 - self.settings.priority_reserve.get(priority.value, 0.0)
-        day, day_left = pacific_day()
+        day, day_left = self._today()
         call_id = f"{job_id}:{uuid.uuid4().hex[:8]}"
         self._remember(model)
         code, ms, reason = self._acquire(
@@ -94,25 +96,24 @@ class Limiter:
             args=[
                 job_id, call_id, priority.rank, cost,
                 _cap(limits.rpm, share), _cap(limits.tpm, share), limits.rpd or 0, _cap(limits.concurrency, share),
-                int((WINDOW_S + self.settings.limiter_window_margin) * 1000), LEASE_MS, day_left, WAIT_GRACE_MS,
+                int((WINDOW_S + self.settings.limiter_window_margin) * 1000), self.lease_ms, day_left, WAIT_GRACE_MS,
             ],
         )
         if code == 1:
             return Admission(True, call_id=call_id, cost=cost)
         return Admission(False, wait=int(ms) / 1000, reason=reason)
 
-    def release(self, model: str, call_id: str) -> None:
-        """Give back the call's concurrency slot."""
-        self.redis.zrem(keys.limiter(model, "leases"), call_id)
+    def release(self, model: str, admission: Admission, actual_tokens: int = 0) -> None:
+        """End a call: give back its concurrency slot and, if Gemini counted its input, settle its charge.
 
-    def settle(self, model: str, admission: Admission, actual_tokens: int) -> int:
-        """Correct the call's token charge to what Gemini counted; returns the correction."""
-        if actual_tokens <= 0 or actual_tokens == admission.cost:
-            return 0
-        return int(self._settle(
-            keys=[keys.limiter(model, "tok"), keys.limiter(model, "toktotal")],
-            args=[admission.call_id, admission.cost, actual_tokens],
-        ))
+        One round trip: the token correction (``lua/settle.lua``) and the lease removal are pipelined.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        if actual_tokens > 0 and actual_tokens != admission.cost:
+            self._settle(keys=[keys.limiter(model, "tok"), keys.limiter(model, "toktotal")],
+                         args=[admission.call_id, admission.cost, actual_tokens], client=pipe)
+        pipe.zrem(keys.limiter(model, "leases"), admission.call_id)
+        pipe.execute()
 
     def pause(self, model: str, seconds: float) -> None:
         """Stop admitting calls to ``model`` for ``seconds``, for every worker."""
@@ -127,7 +128,7 @@ class Limiter:
     def renew(self, leases: Iterable[tuple[str, str]]) -> None:
         """Extend the leases of calls still running (``(model, call_id)`` pairs)."""
         pipe = self.redis.pipeline(transaction=False)
-        until = int(time.time() * 1000) + LEASE_MS
+        until = int(time.time() * 1000) + self.lease_ms
         for model, call_id in leases:
             pipe.zadd(keys.limiter(model, "leases"), {call_id: until}, xx=True)
         pipe.execute()
@@ -153,12 +154,24 @@ class Limiter:
         return [_usage_row(model, self.settings.limits_for(model), rows[i * 7:(i + 1) * 7])
                 for i, model in enumerate(models)]
 
+    def _today(self) -> tuple[str, int]:
+        """The Pacific date and seconds to its midnight, recomputed at most once a second."""
+        second = int(time.time())
+        if self._day[0] != second:
+            self._day = (second, *pacific_day())
+        return self._day[1], self._day[2]
+
     def _keys(self, model: str, day: str) -> list[str]:
-        parts = ("req", "tok", "toktotal")
-        rest = ("leases", "pause", "dayout", "waiting", "waitexp")
-        return [keys.limiter(model, p) for p in parts] + [keys.limiter_day(model, day)] + [
-            keys.limiter(model, p) for p in rest
-        ]
+        """The script's KEYS for a model on a day (built once per model and day)."""
+        found = self._key_lists.get((model, day))
+        if found is None:
+            parts = ("req", "tok", "toktotal")
+            rest = ("leases", "pause", "dayout", "waiting", "waitexp")
+            found = [keys.limiter(model, p) for p in parts] + [keys.limiter_day(model, day)] + [
+                keys.limiter(model, p) for p in rest]
+            self._key_lists = {k: v for k, v in self._key_lists.items() if k[1] == day}
+            self._key_lists[(model, day)] = found
+        return found
 
     def _remember(self, model: str) -> None:
         if model not in self._seen:
@@ -169,9 +182,9 @@ class Limiter:
 class LeaseKeeper:
     """Renews the concurrency leases of calls in flight, so only a dead worker's leases lapse."""
 
-    def __init__(self, limiter: Limiter, interval: float = LEASE_RENEW_S) -> None:
+    def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
-        self.interval = interval
+        self.interval = limiter.lease_ms / 1000 / LEASE_RENEWALS
         self._leases: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -198,7 +211,7 @@ class LeaseKeeper:
                 try:
                     self.limiter.renew(leases)
                 except redis.RedisError:
-                    pass  # Redis is away; the next round tries again, and leases last 3 rounds.
+                    pass  # Redis is away; the next round tries again, and a lease lasts several rounds.
 
     def stop(self) -> None:
         """Stop the renewal thread."""
@@ -217,7 +230,10 @@ def pacific_day(now: datetime | None = None) -> tuple[str, int]:
     """Today's date in Pacific time and the whole seconds until its midnight (when day quotas reset)."""
     now = (now or datetime.now(PACIFIC)).astimezone(PACIFIC)
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=PACIFIC)
-    return now.date().isoformat(), max(1, math.ceil((midnight - now).total_seconds()))
+    # Subtract in UTC: Python subtracts two datetimes with the same tzinfo as wall-clock times,
+    # which is an hour off on the days daylight saving starts or ends.
+    left = midnight.astimezone(UTC) - now.astimezone(UTC)
+    return now.date().isoformat(), max(1, math.ceil(left.total_seconds()))
 
 
 def _cap(limit: int | None, share: float) -> int:

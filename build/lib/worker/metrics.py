@@ -17,6 +17,7 @@ depths and calls in flight are read live from the broker lists and the limiter's
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import re
 import threading
@@ -74,19 +75,26 @@ STORED: tuple[MetricSpec, ...] = (JOBS, SUBMITTED, TOKENS, UPSTREAM_ERRORS, WEBH
 #: Distinct model label values one process records before it files further models under ``other``:
 #: model names come from clients, and every name costs a series in Redis and in Prometheus.
 MAX_MODEL_LABELS = 32
-#: Webhook outcomes are code-chosen words (``delivered``, ``failed``, ``exhausted``, ``refused``); anything
-#: else is filed under ``other``.
+#: Webhook outcomes are code-chosen words: ``delivered`` (2xx), ``failed`` (another attempt is scheduled),
+#: ``exhausted`` (the last attempt failed), ``refused`` (private target); anything else is filed as ``other``.
 WEBHOOK_OUTCOME = re.compile(r"[a-z_]{1,32}")
 
 
 def counter_field(name: str, labels: Mapping[str, str]) -> str:
     """The hash field of one counter series."""
-    return json.dumps([name, dict(labels)], sort_keys=True, separators=(",", ":"))
+    return _field(name, tuple(labels.items()), None)
 
 
 def hist_field(name: str, labels: Mapping[str, str], bucket: str) -> str:
     """The hash field of one histogram bucket (or ``"sum"``)."""
-    return json.dumps([name, dict(labels), bucket], sort_keys=True, separators=(",", ":"))
+    return _field(name, tuple(labels.items()), bucket)
+
+
+@functools.lru_cache(maxsize=8192)
+def _field(name: str, labels: tuple[tuple[str, str], ...], bucket: str | None) -> str:
+    # Cached: series are few and recur, and json.dumps is most of what recording costs.
+    parts: list[object] = [name, dict(labels)] if bucket is None else [name, dict(labels), bucket]
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
 
 def bucket_of(value: float, buckets: tuple[float, ...]) -> str:
@@ -204,8 +212,7 @@ class Metrics:
             self._observe(TTFT, int(result["time_to_first_token_ms"]) / 1000, model=model)
 
     def webhook_delivery(self, outcome: str) -> None:
-        """One webhook delivery attempt ended with ``outcome``: ``delivered`` (2xx), ``failed`` (will retry),
-        ``exhausted`` (the last attempt failed), ``refused`` (private target)."""
+        """One webhook delivery attempt ended with ``outcome`` (see ``WEBHOOK_OUTCOME``)."""
         self._count(WEBHOOKS, outcome=outcome if WEBHOOK_OUTCOME.fullmatch(outcome) else "other")
 
     def _count(self, spec: MetricSpec, amount: float = 1, **labels: str) -> None:

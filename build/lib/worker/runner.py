@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from worker.cancels import CancelWatch
 from worker.config import Settings
 from worker.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.gemini import GeminiClient, Generation
@@ -58,6 +59,7 @@ class JobRunner:
         gemini: GeminiClient,
         limiter: Limiter,
         leases: LeaseKeeper | None = None,
+        cancels: CancelWatch | None = None,
         metrics: Metrics | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
@@ -67,6 +69,7 @@ class JobRunner:
         self.gemini = gemini
         self.limiter = limiter
         self.leases = leases
+        self.cancels = cancels
         self.metrics = metrics or Metrics(Accumulator())
         self.sleep = sleep
         self.jitter = jitter
@@ -83,17 +86,27 @@ class JobRunner:
             return admission
         if self.leases:
             self.leases.hold(model, admission.call_id)
+        if self.cancels:
+            self.cancels.watch(job_id)
+        call = Call(model, admission)
         try:
-            return self._call(record, request, model, admission)
+            return self._call(record, request, call)
         finally:
+            if self.cancels:
+                self.cancels.forget(job_id)
             if self.leases:
                 self.leases.drop(model, admission.call_id)
-            self.limiter.release(model, admission.call_id)
+            self.limiter.release(model, admission, call.prompt_tokens)
 
     def _admit(self, record: dict[str, str], model: str, request: dict[str, Any]) -> Admission | Outcome:
-        """Admission for one call, sleeping through short waits; an Outcome when the run ends here."""
+        """Admission for one call; an Outcome when the run ends here instead.
+
+        Short waits are slept in this thread, but no more than ``admission_sleep_max`` in all: a job
+        that must wait longer goes back to the broker with a countdown and frees the thread.
+        """
         priority = Priority(record["priority"])
         cost = estimate_tokens(request)
+        slept = 0.0
         asked_ms = now_ms()
         while True:
             admission = self.limiter.acquire(model, job_id=record["id"], priority=priority, cost=cost)
@@ -105,15 +118,17 @@ class JobRunner:
                 error = QuotaExhausted(f"the daily request quota of {model} is spent until midnight Pacific time",
                                        quota_id="GenerateRequestsPerDayPerProjectPerModel")
                 return self._next_model_or_fail(record, request, model, error)
-            if admission.wait > self.settings.admission_sleep_max:
+            if slept + admission.wait > self.settings.admission_sleep_max:
                 if not record.get("wait_since_ms"):
                     self.store.set_fields(record["id"], {"wait_since_ms": str(asked_ms)})
                 return Outcome(requeue_in=self._countdown(admission.wait), record=record)
             self.sleep(admission.wait)
+            slept += admission.wait
             if self.store.status(record["id"]) not in NON_TERMINAL:
                 return Outcome(record=record)
 
-    def _call(self, record: dict[str, str], request: dict[str, Any], model: str, admission: Admission) -> Outcome:
+    def _call(self, record: dict[str, str], request: dict[str, Any], call: Call) -> Outcome:
+        model = call.model
         attempts = int(record.get("attempts") or 0) + 1
         fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1)}
         if not record.get("started_ms"):
@@ -125,13 +140,12 @@ class JobRunner:
         if "started_ms" in fields:
             self.metrics.call_started(record, int(fields["started_ms"]))
         record.update(fields, status="running")
-        writer = StreamWriter(self.store, record["id"], self.settings.stream_flush_interval)
+        writer = StreamWriter(self.store, record["id"], self.settings.stream_flush_interval, self.cancels)
         bound = log.bind(job_id=record["id"], tenant=record.get("tenant"), model=model, priority=record["priority"],
                          attempt=attempts)
         bound.info("job.attempt_started")
         try:
             generation = self.gemini.generate(model, request, on_delta=writer)
-            writer.flush()
         except JobCancelled:
             bound.info("job.cancelled_while_running")
             return Outcome(record=record)
@@ -147,11 +161,11 @@ class JobRunner:
             bound.info("job.attempt_failed", error_type=type(exc).__name__, status_code=exc.status_code)
             self.metrics.upstream_error(model, exc)
             return self._finish(record, JobStatus.failed, error=exc.as_dict())
-        self.limiter.settle(model, admission, generation.prompt_tokens)
-        return self._succeed(record, model, generation)
+        call.prompt_tokens = generation.prompt_tokens
+        return self._succeed(record, model, generation, writer.take_pending())
 
-    def _succeed(self, record: dict[str, str], model: str, generation: Generation) -> Outcome:
-        return self._finish(record, JobStatus.succeeded, result=generation.as_result(model))
+    def _succeed(self, record: dict[str, str], model: str, generation: Generation, pending: str) -> Outcome:
+        return self._finish(record, JobStatus.succeeded, result=generation.as_result(model), delta=pending)
 
     def _retry(self, record: dict[str, str], request: dict[str, Any], model: str, exc: RetryableError) -> Outcome:
         """Schedule the next attempt, or move on when the retry budget is spent."""
@@ -184,14 +198,14 @@ class JobRunner:
 
     def _finish(
         self, record: dict[str, str], status: JobStatus, *, result: dict[str, Any] | None = None,
-        error: dict[str, str] | None = None,
+        error: dict[str, str] | None = None, delta: str = "",
     ) -> Outcome:
         fields = {"finished_ms": str(now_ms())}
         if result is not None:
             fields["result"] = json.dumps(result)
         if error is not None:
             fields["error"] = json.dumps(error)
-        moved = self.store.transition(record, status, allowed=NON_TERMINAL, fields=fields)
+        moved = self.store.transition(record, status, allowed=NON_TERMINAL, fields=fields, delta=delta)
         if not moved.moved:
             return Outcome(record=record)
         record.update(fields, status=status.value)
@@ -211,13 +225,27 @@ class JobRunner:
         return max(0.0, min(wait, self.settings.visibility_timeout / 2, self.settings.retry_max_delay))
 
 
-class StreamWriter:
-    """Receives streamed text: writes it to the record at most every ``interval`` s, stops on cancel."""
+@dataclass
+class Call:
+    """One admitted call to a model, and what Gemini counted of its input (to settle the charge)."""
 
-    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
+    model: str
+    admission: Admission
+    prompt_tokens: int = 0
+
+
+class StreamWriter:
+    """Receives streamed text: writes it to the record at most every ``interval`` s, stops on cancel.
+
+    Cancellation is checked at every chunk: against the process's ``CancelWatch`` (no round trip)
+    when there is one, else by reading the status; each write also reads the status, as a backstop.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, interval: float, cancels: CancelWatch | None = None) -> None:
         self.store = store
         self.job_id = job_id
         self.interval = interval
+        self.cancels = cancels
         self._pending: list[str] = []
         self._last = time.monotonic()
 
@@ -225,15 +253,22 @@ class StreamWriter:
         self._pending.append(delta)
         if time.monotonic() - self._last >= self.interval:
             self.flush()
+        elif self.cancels is not None:
+            if self.cancels.cancelled(self.job_id):
+                raise JobCancelled("the job was cancelled")
         elif self.store.status(self.job_id) != JobStatus.running.value:
             raise JobCancelled("the job was cancelled")
 
     def flush(self) -> None:
         """Write the text received since the last write; raise if the job no longer runs."""
+        if self.store.append_partial(self.job_id, self.take_pending()) != JobStatus.running.value:
+            raise JobCancelled("the job was cancelled")
+
+    def take_pending(self) -> str:
+        """The text received since the last write, now considered written by the caller."""
         delta, self._pending = "".join(self._pending), []
         self._last = time.monotonic()
-        if self.store.append_partial(self.job_id, delta) != JobStatus.running.value:
-            raise JobCancelled("the job was cancelled")
+        return delta
 
 
 def current_model(record: dict[str, str], request: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.cancels import CancelWatch
 from worker.config import Settings
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
@@ -37,7 +38,7 @@ class Runtime:
         gemini = GeminiClient(settings)
         metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
-                           metrics=metrics)
+                           cancels=CancelWatch(client), metrics=metrics)
         return cls(settings, client, store, limiter, gemini, runner, metrics)
 
 

@@ -164,8 +164,12 @@ class JobStore:
         *,
         allowed: Iterable[str],
         fields: dict[str, str] | None = None,
+        delta: str = "",
     ) -> Transition:
-        """Move the job to ``to`` if its current status is in ``allowed``; write ``fields`` with it."""
+        """Move the job to ``to`` if its current status is in ``allowed``; write ``fields`` with it.
+
+        ``delta`` is streamed text not yet written: it becomes the last delta event before the change.
+        """
         job_id = record["id"]
         job_keys = [keys.job(job_id), keys.job_events(job_id)]
         if record.get("batch_id"):
@@ -177,7 +181,7 @@ class JobStore:
         code, previous, completed = self._transition(
             keys=job_keys,
             args=[",".join(allowed), to.value, int(terminal), self.settings.result_ttl, EVENTS_MAXLEN,
-                  _status_data(to.value, {**record, **(fields or {})}), *flat],
+                  _status_data(to.value, {**record, **(fields or {})}), delta, *flat],
         )
         return Transition(moved=code == 1, previous=previous or None, batch_completed=bool(completed))
 

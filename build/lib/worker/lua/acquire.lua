@@ -17,7 +17,8 @@
 -- ARGV[12] grace ms a waiting entry survives beyond its wait
 --
 -- Returns {code, ms, reason}: code 1 = admitted; 0 = wait ms; 2 = day quota spent, resets in ms.
--- Time is Redis's own clock, so every worker on every machine shares one.
+-- Time is Redis's own clock, so every worker on every machine shares one.  The request log, the
+-- token charges and the leases are kept whatever the limits, so GET /v1/limits can show use.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -25,12 +26,11 @@ local job, call, rank, cost = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV
 local rpm, tpm, rpd, conc = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local window, lease, grace = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[12])
 
-local dayout = redis.call('PTTL', KEYS[7])
-if dayout > 0 then
-  return {2, dayout, 'rpd'}
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  return {2, redis.call('PTTL', KEYS[7]), 'rpd'}
 end
 
--- Forget what left the window: requests, token charges (keeping the running total), leases, lapsed waiters.
+-- Forget what left the window: requests, token charges (keeping the running total), leases.
 local cutoff = now - window
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff)
@@ -43,18 +43,24 @@ if #expired > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
-if #lapsed > 0 then
-  redis.call('ZREM', KEYS[8], unpack(lapsed))
-  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now)
-end
 
--- Our place among waiting jobs: higher priorities first, then first come, first served.
-local score = redis.call('ZSCORE', KEYS[8], job)
-if not score then
-  score = rank * 1e13 + now
+-- Our place among waiting jobs: higher priorities first, then first come, first served.  A
+-- registered waiter keeps its place (ZRANK orders equal scores too); a newcomer queues behind
+-- everyone of its priority already waiting, including those that arrived in the same millisecond.
+local score, ahead = nil, 0
+if redis.call('ZCARD', KEYS[8]) > 0 then
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
+  if #lapsed > 0 then
+    redis.call('ZREM', KEYS[8], unpack(lapsed))
+    redis.call('ZREM', KEYS[9], unpack(lapsed))
+  end
+  score = redis.call('ZSCORE', KEYS[8], job)
+  if score then
+    ahead = redis.call('ZRANK', KEYS[8], job)
+  else
+    ahead = redis.call('ZCOUNT', KEYS[8], '-inf', rank * 1e13 + now)
+  end
 end
-local ahead = redis.call('ZCOUNT', KEYS[8], '-inf', '(' .. score)
 
 local wait, reason = 0, ''
 local function need(ms, why)
@@ -100,16 +106,13 @@ if conc > 0 and redis.call('ZCARD', KEYS[5]) + ahead >= conc then
   need(250, 'concurrency')
 end
 
-if rpd > 0 then
-  local today = tonumber(redis.call('GET', KEYS[4]) or '0')
-  if today >= rpd then
-    redis.call('SET', KEYS[7], '1', 'EX', ARGV[11])
-    return {2, tonumber(ARGV[11]) * 1000, 'rpd'}
-  end
+if rpd > 0 and tonumber(redis.call('GET', KEYS[4]) or '0') >= rpd then
+  redis.call('SET', KEYS[7], '1', 'EX', ARGV[11])
+  return {2, tonumber(ARGV[11]) * 1000, 'rpd'}
 end
 
 if wait > 0 then
-  redis.call('ZADD', KEYS[8], 'NX', score, job)
+  redis.call('ZADD', KEYS[8], 'NX', score or (rank * 1e13 + now), job)
   redis.call('ZADD', KEYS[9], now + wait + grace, job)
   return {0, wait, reason}
 end
@@ -117,11 +120,12 @@ end
 redis.call('ZADD', KEYS[1], now, call)
 redis.call('ZADD', KEYS[2], now, call .. ':' .. cost)
 redis.call('INCRBY', KEYS[3], cost)
-if rpd > 0 then
-  redis.call('INCR', KEYS[4])
+if redis.call('INCR', KEYS[4]) == 1 then
   redis.call('EXPIRE', KEYS[4], tonumber(ARGV[11]) + 3600)
 end
 redis.call('ZADD', KEYS[5], now + lease, call)
-redis.call('ZREM', KEYS[8], job)
-redis.call('ZREM', KEYS[9], job)
+if score then
+  redis.call('ZREM', KEYS[8], job)
+  redis.call('ZREM', KEYS[9], job)
+end
 return {1, 0, ''}

@@ -9,7 +9,9 @@
 -- ARGV[4]  TTL in seconds set on the job and its events when terminal
 -- ARGV[5]  event stream MAXLEN (approximate)
 -- ARGV[6]  event data (JSON) recorded with the status change
--- ARGV[7..] field, value pairs written to the job hash
+-- ARGV[7]  streamed text not yet written ("" for none): appended to partial_text as a delta event
+--          before the status event, so a stream's deltas always add up to its text
+-- ARGV[8..] field, value pairs written to the job hash
 --
 -- Returns {code, previous_status, batch_completed}:
 --   code 1 = moved, 0 = refused (previous_status is the current one), -1 = no such job.
@@ -32,9 +34,12 @@ if not allowed then
 end
 
 local new = ARGV[2]
+if ARGV[7] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'delta', 'data', cjson.encode({text = ARGV[7]}))
+end
 redis.call('HSET', KEYS[1], 'status', new)
-if #ARGV > 6 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+if #ARGV > 7 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'status', 'data', ARGV[6])
 

@@ -90,6 +90,8 @@ def test_a_full_run_logs_json_lines_without_prompts_outputs_or_secrets(
     secrets = [SECRET_PROMPT, API_KEY, MASTER_SECRET, *(j["result"]["text"] for j in jobs[:2])]
     secrets.append(http.get("/v1/webhooks/secret").json()["secret"])
     wait_until(lambda: _Receiver.received, timeout=20, what="the webhook to be delivered")
+    delivered = 'gemq_webhook_deliveries_total{outcome="delivered"} 1.0'
+    wait_until(lambda: delivered in http.get("/metrics").text, timeout=10, what="the delivery to be counted")
     # When the processes stop (their last lines written)
     for name in PROCESSES:
         full_run[name].stop()

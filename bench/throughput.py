@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import API_KEY, Stack, machine, stack, wait_until  # noqa: E402
 
 
-def submit_all(url: str, jobs: int, clients: int) -> list[str]:
+def submit_all(url: str, jobs: int, clients: int, priority: str = "normal") -> list[str]:
     """Submit ``jobs`` jobs over ``clients`` concurrent connections (aiohttp: a cheap load generator)."""
-    return asyncio.run(_submit_all(url, jobs, clients))
+    return asyncio.run(_submit_all(url, jobs, clients, priority))
 
 
-async def _submit_all(url: str, jobs: int, clients: int) -> list[str]:
+async def _submit_all(url: str, jobs: int, clients: int, priority: str) -> list[str]:
     ids: list[str] = []
     todo = iter(range(jobs))
     headers = {"Authorization": f"Bearer {API_KEY}"}
@@ -40,7 +40,8 @@ async def _submit_all(url: str, jobs: int, clients: int) -> list[str]:
 
         async def client() -> None:
             for n in todo:
-                async with session.post("/v1/jobs", json={"prompt": f"throughput {n}"}) as response:
+                body = {"prompt": f"throughput {n}", "priority": priority}
+                async with session.post("/v1/jobs", json=body) as response:
                     response.raise_for_status()
                     ids.append((await response.json())["id"])
 

@@ -143,7 +143,6 @@ class JobRunner:
         writer = StreamWriter(self.store, record["id"], self.settings.stream_flush_interval, self.cancels)
         bound = log.bind(job_id=record["id"], tenant=record.get("tenant"), model=model, priority=record["priority"],
                          attempt=attempts)
-        bound.info("job.attempt_started")
         try:
             generation = self.gemini.generate(model, request, on_delta=writer)
         except JobCancelled:

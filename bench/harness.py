@@ -55,8 +55,10 @@ class Stack:
     def start_worker(self, name: str, *, concurrency: int, app: str = "worker.celery_app",
                      env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
         """A Celery worker process."""
+        # A bare Celery app (the baselines) consumes Celery's default queue, not gemq's job queues.
+        queues = None if app == "worker.celery_app" else "celery"
         worker = WorkerProcess({**self.env, **(env or {})}, self.workdir / f"worker-{name}.log", name=name,
-                               concurrency=concurrency, app=app)
+                               concurrency=concurrency, app=app, queues=queues)
         self.workers.append(worker.start(wait=wait))
         return worker
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs, limits, webhooks
+from web import auth, errors, health, jobs, limits, metrics, webhooks
 from web.context import WebContext
 from web.idempotency import Idempotency
 from web.openapi import spec
@@ -17,6 +17,7 @@ from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.limiter import Limiter
 from worker.logs import configure_logging
+from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.store import JobStore
 from worker.webhooks import WebhookEvents
@@ -40,10 +41,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         webhooks=WebhookEvents(client, settings),
         submit_limits=SubmitLimiter(client, settings),
         idempotency=Idempotency(client),
+        metrics=Metrics(Accumulator(client, interval=settings.metrics_flush_interval)),
+        metrics_registry=metrics.registry_for(client),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, metrics.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

@@ -36,8 +36,9 @@ key                                         type      what / lifetime
                                                       attempt (ms); members leave once published
 ``gemq:cancels``                            pub/sub   ids of cancelled jobs, so running calls stop at once
 ``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
-``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets, all workers
-``gemq:metrics:gauges``                     hash      gauges (jobs in flight per model)
+``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets summed over every
+                                                      process (``worker.metrics``); fields are JSON, bounded
+                                                      label sets, no TTL
 ``gemq:rl:{LIMITER/{t}/...}``               (limits)  per-tenant submission limits (sliding window counters
                                                       and their ``/-1`` previous windows), owned by ``limits``
 ``gemq:broker:...``                         (kombu)   Celery queues, unacked messages, events (kombu's
@@ -140,5 +141,15 @@ def workers() -> str:
 
 
 def metrics(part: str) -> str:
-    """Shared metric state (``counters``, ``hist``, ``gauges``)."""
+    """Shared metric state (``counters``, ``hist``)."""
     return f"{PREFIX}metrics:{part}"
+
+
+def broker_queue(queue: str) -> str:
+    """The list kombu keeps a queue's waiting messages in (priority step 0, the only one gemq uses)."""
+    return f"{BROKER_PREFIX}{queue}"
+
+
+def broker_unacked() -> str:
+    """kombu's hash of delivered, unacknowledged messages (running jobs and parked countdowns)."""
+    return f"{BROKER_PREFIX}unacked"

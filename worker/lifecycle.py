@@ -81,6 +81,11 @@ def _start_webhook_mover(app: Any) -> None:
 @worker_shutdown.connect
 def _shutdown(**_: Any) -> None:
     _stop.set()
+    from worker.runtime import current_runtime  # not at import: flower loads this module too, without the SDK
+
+    runtime = current_runtime()
+    if runtime is not None:
+        runtime.metrics.sink.close()  # the last interval's increments
 
 
 def _heartbeat(settings: Settings, name: str) -> None:

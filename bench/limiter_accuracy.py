@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,9 +61,9 @@ def run_celery(running: Stack, args: argparse.Namespace) -> dict[str, Any]:
     for i in range(2):
         running.start_worker(f"celery{i}", concurrency=50, app="celery_ratelimit_app", env=env, wait=False)
     time.sleep(3)
+    os.environ["REDIS_URL"] = url  # the app module reads its broker URL when first imported
     from celery_ratelimit_app import app, call_gemini
 
-    app.conf.broker_url = url
     started = time.monotonic()
     with app.producer_or_acquire() as producer:
         for n in range(args.jobs):

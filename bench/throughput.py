@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -103,9 +104,9 @@ def celery_rate(running: Stack, tasks: int, workers: int, concurrency: int) -> d
     client = redis.Redis.from_url(url)
     wait_until(lambda: len(client.keys("_kombu.binding.*")) > 0, timeout=30, what="the no-op worker")
     time.sleep(2)  # let every worker connect
+    os.environ["REDIS_URL"] = url  # the app module reads its broker URL when first imported
     from noop_app import app, noop
 
-    app.conf.broker_url = url
     start = time.monotonic()
     with app.producer_or_acquire() as producer:
         for _ in range(tasks):

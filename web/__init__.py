@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, conversations, errors, events, health, jobs, limits, webhooks
+from web import auth, conversations, errors, events, health, jobs, limits, metrics, webhooks
 from web.context import WebContext
 from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
@@ -19,6 +19,7 @@ from worker.config import Settings
 from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.logs import configure_logging
+from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.store import JobStore
 from worker.webhooks import WebhookEvents
@@ -48,12 +49,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         webhooks=WebhookEvents(client, settings),
         submit_limits=SubmitLimiter(client, settings),
         idempotency=Idempotency(client),
+        metrics=Metrics(Accumulator(client, interval=settings.metrics_flush_interval)),
+        metrics_registry=metrics.registry_for(client),
         conversations=Conversations(client, store, settings),
         events=_event_feed(settings),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, events.bp, conversations.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, metrics.bp, events.bp, conversations.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

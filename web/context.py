@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis
 from celery import Celery
 from flask import current_app
+from prometheus_client import CollectorRegistry
 
 from web.feed import EventFeed
 from web.idempotency import Idempotency
@@ -15,6 +16,7 @@ from web.submit_limits import SubmitLimiter
 from worker.config import Settings
 from worker.conversations import Conversations
 from worker.limiter import Limiter
+from worker.metrics import Metrics
 from worker.store import JobStore
 from worker.webhooks import WebhookEvents
 
@@ -33,6 +35,9 @@ class WebContext:
     webhooks: WebhookEvents
     submit_limits: SubmitLimiter
     idempotency: Idempotency
+    #: This process's metric increments (flushed to Redis) and the registry ``/metrics`` renders.
+    metrics: Metrics
+    metrics_registry: CollectorRegistry
 
 
 def ctx() -> WebContext:

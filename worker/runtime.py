@@ -13,6 +13,7 @@ from worker.config import Settings
 from worker.conversations import Conversations
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
+from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.runner import JobRunner
 from worker.store import JobStore
@@ -30,6 +31,7 @@ class Runtime:
     gemini: GeminiClient
     runner: JobRunner
     webhooks: WebhookEvents
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -38,14 +40,20 @@ class Runtime:
         store = JobStore(client, settings)
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
+        metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
-                           cancels=CancelWatch(client), conversations=Conversations(client, store, settings),
-                           cache=ResponseCache(client, settings))
-        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings))
+                           cancels=CancelWatch(client), metrics=metrics,
+                           conversations=Conversations(client, store, settings), cache=ResponseCache(client, settings))
+        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings), metrics)
 
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+
+
+def current_runtime() -> Runtime | None:
+    """This process's runtime if one was built (shutdown hooks must not build one)."""
+    return _runtime
 
 
 def get_runtime() -> Runtime:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs, limits, webhooks
+from web import auth, batches, errors, health, jobs, limits, webhooks
 from web.context import WebContext
 from web.idempotency import Idempotency
 from web.openapi import spec
 from web.submit_limits import SubmitLimiter
+from worker.batch_store import BatchStore
 from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.limiter import Limiter
@@ -31,19 +32,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     client = connect(settings)
+    store = JobStore(client, settings)
+    webhook_events = WebhookEvents(client, settings)
     app.extensions["gemq"] = WebContext(
         settings=settings,
         redis=client,
-        store=JobStore(client, settings),
+        store=store,
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
-        webhooks=WebhookEvents(client, settings),
+        webhooks=webhook_events,
         submit_limits=SubmitLimiter(client, settings),
         idempotency=Idempotency(client),
+        batches=BatchStore(client, settings, store, webhook_events),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp):
+    for blueprint in (health.bp, jobs.bp, batches.bp, limits.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

@@ -1,5 +1,5 @@
 """What a web process shares between requests: settings, Redis, the job store, the Celery publisher,
-webhook events, submission limits and idempotency keys."""
+webhook events, submission limits, idempotency keys and batches."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import current_app
 
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
+from worker.batch_store import BatchStore
 from worker.config import Settings
 from worker.limiter import Limiter
 from worker.store import JobStore
@@ -29,6 +30,7 @@ class WebContext:
     webhooks: WebhookEvents
     submit_limits: SubmitLimiter
     idempotency: Idempotency
+    batches: BatchStore
 
 
 def ctx() -> WebContext:

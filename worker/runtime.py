@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.batch_store import BatchStore
 from worker.cancels import CancelWatch
 from worker.config import Settings
 from worker.gemini import GeminiClient
@@ -28,6 +29,7 @@ class Runtime:
     gemini: GeminiClient
     runner: JobRunner
     webhooks: WebhookEvents
+    batches: BatchStore
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -38,7 +40,9 @@ class Runtime:
         gemini = GeminiClient(settings)
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
                            cancels=CancelWatch(client))
-        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings))
+        webhooks = WebhookEvents(client, settings)
+        return cls(settings, client, store, limiter, gemini, runner, webhooks,
+                   BatchStore(client, settings, store, webhooks))
 
 
 _lock = threading.Lock()

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from helpers import Api, tag
+from helpers import Api, job_events, tag
 from procs import EmulatorProcess, RedisServer, wait_until
 
 from web import create_app
@@ -190,7 +190,7 @@ def test_a_finished_batch_expires_with_its_items(api: Api, redis_server: RedisSe
                    what="items to live as long as their batch")
 
 
-def test_a_failing_item_still_completes_the_batch(api: Api, emu: EmulatorProcess) -> None:
+def test_a_failing_item_still_completes_the_batch(api: Api, emu: EmulatorProcess, redis_server: RedisServer) -> None:
     marker = tag()
     emu.fault(marker, "status", status=400)
     lines = [{"prompt": f"ok {tag()}"}, {"prompt": f"bad {marker}", "key": "bad"}]
@@ -199,3 +199,15 @@ def test_a_failing_item_still_completes_the_batch(api: Api, emu: EmulatorProcess
     bad = results(api, batch["id"])[1]
     assert (bad["key"], bad["status"], bad["result"]) == ("bad", "failed", None)
     assert bad["error"]["type"] == "invalid_request"
+    assert job_events(redis_server, bad["id"]) == ["running", "failed"]  # an item's events start when it does
+
+
+def test_the_batch_list_pages_newest_first(api: Api) -> None:
+    made = [submit_jsonl(api.as_tenant("globex"), [{"prompt": f"list {n} {tag()}"}]).get_json()["id"]
+            for n in range(3)]
+    first = api.as_tenant("globex").get("/v1/batches?limit=2").get_json()
+    second = api.as_tenant("globex").get(f"/v1/batches?limit=2&cursor={first['next_cursor']}").get_json()
+    listed = [b["id"] for b in first["batches"] + second["batches"]]
+    assert listed[:3] == made[::-1]
+    assert all(b["id"] not in made for b in api.get("/v1/batches?limit=100").get_json()["batches"])
+    assert api.get("/v1/batches?limit=0").status_code == 422

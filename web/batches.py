@@ -12,17 +12,17 @@ import json
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 from spectree import Response as Doc
 
 from web.batch_input import BatchOptions, BatchRequest, Lines, options_from_query, read_json, read_jsonl
 from web.batch_lines import Defaults
 from web.body import JSON, JSONL, require_media_type
 from web.context import ctx
-from web.errors import ApiError, ErrorBody
+from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
 from web.idempotency import REPLAYED_HEADER
-from web.jobs import SubmitHeaders
+from web.jobs import SubmitHeaders, decode_cursor, encode_cursor
 from web.openapi import spec
 from worker.batches import Batch, BatchResultLine, BatchStatus
 from worker.store import new_id
@@ -114,6 +114,36 @@ def batch_response(record: dict[str, str], status: int = 200) -> Response:
     if status == 202:
         response.headers["Location"] = url_for("batches.get_batch", batch_id=record["id"])
     return response
+
+
+class BatchList(BaseModel):
+    """A page of the caller's batches, newest first."""
+
+    batches: list[Batch]
+    next_cursor: str | None = None
+
+
+class BatchListQuery(BaseModel):
+    """Paging for the batch list."""
+
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+@bp.get("/v1/batches")
+@spec.validate(query=BatchListQuery, resp=Doc(HTTP_200=BatchList, HTTP_401=ErrorBody, HTTP_422=ErrorBody),
+               tags=["batches"], skip_validation=True)
+def list_batches() -> Response:
+    """The caller's batches, newest first."""
+    try:
+        query = BatchListQuery.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise invalid(exc) from exc
+    records, cursor = ctx().batches.list_for_tenant(
+        g.tenant, limit=query.limit, cursor=decode_cursor(query.cursor) if query.cursor else None)
+    page = BatchList(batches=[Batch.from_record(r) for r in records],
+                     next_cursor=encode_cursor(cursor) if cursor and len(records) == query.limit else None)
+    return jsonify(page.model_dump(mode="json"))
 
 
 @bp.get("/v1/batches/<batch_id>")

@@ -88,16 +88,24 @@ class JobStore:
             record["batch_id"] = batch_id
         return record
 
-    def save_new(self, records: Iterable[dict[str, str]], pipe: Any | None = None, *, index: bool = True) -> None:
-        """Write new job records and index them for their tenants (unless ``index`` is False), in one round trip."""
+    def save_new(
+        self, records: Iterable[dict[str, str]], pipe: Any | None = None, *, index: bool = True, events: bool = True
+    ) -> None:
+        """Write new job records, in one round trip, with their tenant index entry and ``queued`` event.
+
+        ``index=False`` leaves them out of the tenant's job index; ``events=False`` writes no ``queued``
+        event, so the event stream starts with the first change (Redis 7 preallocates a stream's first
+        node, ``stream-node-max-bytes``: about 4.3 KB per job while it waits).
+        """
         own = pipe is None
         pipe = pipe if pipe is not None else self.redis.pipeline(transaction=False)
         oldest = now_ms() - (self.settings.result_ttl + 86_400) * 1000
         tenants: set[str] = set()
         for record in records:
             pipe.hset(keys.job(record["id"]), mapping=record)
-            event = {"event": "status", "data": _status_data(record["status"], record)}
-            pipe.xadd(keys.job_events(record["id"]), event, maxlen=EVENTS_MAXLEN)
+            if events:
+                event = {"event": "status", "data": _status_data(record["status"], record)}
+                pipe.xadd(keys.job_events(record["id"]), event, maxlen=EVENTS_MAXLEN)
             if index:
                 pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
                 tenants.add(record["tenant"])

@@ -211,3 +211,10 @@ def test_the_batch_list_pages_newest_first(api: Api) -> None:
     assert listed[:3] == made[::-1]
     assert all(b["id"] not in made for b in api.get("/v1/batches?limit=100").get_json()["batches"])
     assert api.get("/v1/batches?limit=0").status_code == 422
+
+
+def test_the_openapi_document_describes_the_batch_routes(api: Api) -> None:
+    document = api.client.get("/openapi.json").get_json()
+    assert {"/v1/batches", "/v1/batches/{batch_id}", "/v1/batches/{batch_id}/results",
+            "/v1/batches/{batch_id}/cancel"} <= set(document["paths"])
+    assert set(document["paths"]["/v1/batches"]) == {"get", "post"}

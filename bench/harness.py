@@ -34,23 +34,30 @@ class Stack:
         self.redis: RedisServer | None = None
         self.emulator: EmulatorProcess | None = None
         self.web: WebProcess | None = None
+        self.webs: list[WebProcess] = []
         self.workers: list[WorkerProcess] = []
         self.env: dict[str, str] = {}
 
-    def start_base(self, *, emulator_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
-        """Redis and the emulator, and the environment gemq processes get."""
+    def start_base(self, *, emulator_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                   emulator: bool = True) -> None:
+        """Redis, the emulator (unless not wanted), and the environment gemq processes get."""
         self.redis = RedisServer(self.workdir / "redis").start()
-        self.emulator = EmulatorProcess(self.workdir / "emulator.log", *emulator_args).start()
+        if emulator:
+            self.emulator = EmulatorProcess(self.workdir / "emulator.log", *emulator_args).start()
         self.env = {k: v for k, v in os.environ.items() if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY"}}
-        self.env.update(REDIS_URL=self.redis.url, GEMINI_BASE_URL=self.emulator.url, GEMQ_API_KEYS=f"bench:{API_KEY}",
+        self.env.update(REDIS_URL=self.redis.url, GEMQ_API_KEYS=f"bench:{API_KEY}", GEMQ_WEBHOOK_SECRET="bench",
                         GEMQ_SUBMIT_LIMITS="", GEMQ_LOG_LEVEL="WARNING", NO_PROXY="127.0.0.1,localhost",
                         GEMQ_LIMITS="*:rpm=1000000,tpm=1000000000,rpd=100000000,concurrency=100000")
+        if self.emulator:
+            self.env["GEMINI_BASE_URL"] = self.emulator.url
         self.env.update(env or {})
 
-    def start_web(self, workers: int = 2) -> WebProcess:
-        """gunicorn with gevent workers."""
-        self.web = WebProcess(self.env, self.workdir / "web.log", workers=workers).start()
-        return self.web
+    def start_web(self, workers: int = 2, env: dict[str, str] | None = None) -> WebProcess:
+        """gunicorn with gevent workers (the first one started is ``self.web``)."""
+        web = WebProcess({**self.env, **(env or {})}, self.workdir / f"web-{len(self.webs)}.log", workers=workers)
+        self.webs.append(web.start())
+        self.web = self.web or web
+        return web
 
     def start_worker(self, name: str, *, concurrency: int, app: str = "worker.celery_app",
                      env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
@@ -66,7 +73,7 @@ class Stack:
         """Stop everything (workers first)."""
         for worker in self.workers:
             worker.kill()
-        for process in (self.web, self.emulator, self.redis):
+        for process in (*self.webs, self.emulator, self.redis):
             if process is not None:
                 process.stop()
 

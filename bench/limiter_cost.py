@@ -2,9 +2,11 @@
 the waiting room) against plain Redis INCR per second, same Redis, same run.  Goal: ratio >= 0.5.
 
 Measured twice: one client issuing commands one after another (latency-bound, as one worker thread
-sees it) and several client processes at once (Redis-bound, as many workers see it).
+sees it) and several client processes at once.  Each is measured in interleaved rounds (INCR, then
+admissions, again and again) and the medians are compared, so a change in the machine's other load
+during the run affects both sides alike.
 
-    .venv/bin/python bench/limiter_cost.py [--n 20000] [--procs 4]
+    .venv/bin/python bench/limiter_cost.py [--n 5000] [--rounds 7] [--procs 4]
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -66,25 +69,34 @@ def parallel(fn: str, url: str, n: int, procs: int) -> float:
         return n * procs / (time.perf_counter() - start)
 
 
+def rounds(measure_incr, measure_admissions, count: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Interleaved rounds of both measurements; the median rate of each and their ratio."""
+    incr, adm = [], []
+    for _ in range(count):
+        incr.append(measure_incr())
+        adm.append(measure_admissions())
+    result = {"incr_per_s": round(statistics.median(incr)), "admissions_per_s": round(statistics.median(adm))}
+    result["ratio"] = round(statistics.median(adm) / statistics.median(incr), 3)
+    return result
+
+
 def main() -> None:
-    """Sequential and parallel rates, INCR first then admissions, in one Redis; JSON on stdout."""
+    """Sequential and parallel medians, in one Redis; JSON on stdout."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--procs", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(Path(tmp)).start()
+        url, n = server.url, args.n
         try:
-            admissions(server.url, 2000)  # load the script, warm up
-            one = {"incr_per_s": incrs(server.url, args.n), "admissions_per_s": admissions(server.url, args.n)}
-            many = {"incr_per_s": parallel("incrs", server.url, args.n, args.procs),
-                    "admissions_per_s": parallel("admissions", server.url, args.n, args.procs)}
+            admissions(url, 2000)  # load the script, warm up
+            one = rounds(lambda: incrs(url, n), lambda: admissions(url, n), args.rounds)
+            many = rounds(lambda: parallel("incrs", url, n, args.procs),
+                          lambda: parallel("admissions", url, n, args.procs), max(3, args.rounds // 2))
         finally:
             server.stop()
-    for figures in (one, many):
-        figures["ratio"] = round(figures["admissions_per_s"] / figures["incr_per_s"], 3)
-        figures["incr_per_s"] = round(figures["incr_per_s"])
-        figures["admissions_per_s"] = round(figures["admissions_per_s"])
     print(json.dumps({"one_client": one, f"{args.procs}_clients": many, "args": vars(args),
                       "machine": machine()}, indent=2))
 

@@ -9,17 +9,20 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export WEB_PORT=${WEB_PORT:-8000} FLOWER_PORT=${FLOWER_PORT:-5555} EMULATOR_PORT=${EMULATOR_PORT:-8090}
 export NO_PROXY=${NO_PROXY:-127.0.0.1,localhost}
 mkdir -p "$GEMQ_RUN_DIR"
+GEMQ_RUN_DIR=$(cd "$GEMQ_RUN_DIR" && pwd)  # absolute: redis-server and Flower run with other working dirs
 
 # Development secrets: generated once per checkout, kept in the run folder (never committed).
 secrets="$GEMQ_RUN_DIR/dev-secrets.env"
-if [ ! -f "$secrets" ]; then
-  umask 077
-  python -c 'import secrets; print(f"DEV_API_KEY=dev-{secrets.token_urlsafe(18)}\nDEV_WEBHOOK_SECRET={secrets.token_urlsafe(32)}")' > "$secrets"
-fi
+touch "$secrets" && chmod 600 "$secrets"
+for name in DEV_API_KEY DEV_WEBHOOK_SECRET DEV_FLOWER_PASSWORD; do
+  grep -q "^$name=" "$secrets" || python -c 'import secrets, sys; print(f"{sys.argv[1]}=dev-{secrets.token_urlsafe(24)}")' "$name" >> "$secrets"
+done
 # shellcheck disable=SC1090
 . "$secrets"
 export GEMQ_API_KEYS=${GEMQ_API_KEYS:-dev:$DEV_API_KEY}
 export GEMQ_WEBHOOK_SECRET=${GEMQ_WEBHOOK_SECRET:-$DEV_WEBHOOK_SECRET}
+# Flower refuses to start without basic auth (outside GEMQ_ENV=development): a generated password here.
+export FLOWER_BASIC_AUTH=${FLOWER_BASIC_AUTH:-admin:$DEV_FLOWER_PASSWORD}
 api_key=${GEMQ_API_KEYS#*:}; api_key=${api_key%%,*}
 
 # Redis: use the one at REDIS_URL if it answers, else start a private one with AOF on.
@@ -33,9 +36,9 @@ else
   fi
   port=$(python -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port or 6379)' "$REDIS_URL")
   mkdir -p "$GEMQ_RUN_DIR/redis"
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$PWD/$GEMQ_RUN_DIR/redis" --appendonly yes \
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$GEMQ_RUN_DIR/redis" --appendonly yes \
     --appendfsync everysec --maxmemory-policy noeviction --daemonize yes \
-    --pidfile "$PWD/$GEMQ_RUN_DIR/redis/redis.pid" --logfile "$PWD/$GEMQ_RUN_DIR/redis/redis.log"
+    --pidfile "$GEMQ_RUN_DIR/redis/redis.pid" --logfile "$GEMQ_RUN_DIR/redis/redis.log"
   for _ in $(seq 50); do python -m scripts.redis_ping "$REDIS_URL" && break; sleep 0.1; done
   echo "gemq: started a private redis-server on port $port (AOF on, data in $GEMQ_RUN_DIR/redis)"
 fi
@@ -55,7 +58,8 @@ cat <<BANNER
 
   gemq is starting:
     API      http://127.0.0.1:$WEB_PORT        (OpenAPI: http://127.0.0.1:$WEB_PORT/openapi.json)
-    Flower   http://127.0.0.1:$FLOWER_PORT
+    Flower   http://127.0.0.1:$FLOWER_PORT       (user:password  $FLOWER_BASIC_AUTH)
+    Metrics  http://127.0.0.1:$WEB_PORT/metrics
     API key  $api_key
 
   Submit a job, then read it (use the "id" from the first answer):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from helpers import Api, job_events, tag
 from procs import EmulatorProcess, RedisServer, wait_until
+from test_metrics import scrape, value
 
 from web import create_app
 from worker.config import Settings
@@ -218,3 +219,20 @@ def test_the_openapi_document_describes_the_batch_routes(api: Api) -> None:
     assert {"/v1/batches", "/v1/batches/{batch_id}", "/v1/batches/{batch_id}/results",
             "/v1/batches/{batch_id}/cancel"} <= set(document["paths"])
     assert set(document["paths"]["/v1/batches"]) == {"get", "post"}
+
+
+def test_items_are_counted_in_the_metrics_as_submitted_and_cancelled(api: Api, emu: EmulatorProcess) -> None:
+    def submitted() -> float:
+        return value(scrape(api)[1], "gemq_jobs_submitted_total", priority="low", model="gemini-2.5-pro")
+
+    def cancelled() -> float:
+        return value(scrape(api)[1], "gemq_jobs_total", status="cancelled", priority="low", model="gemini-2.5-pro")
+
+    before, cancelled_before = submitted(), cancelled()
+    slow = tag()
+    emu.fault(slow, "hang", hang_s=1, times=5)
+    lines = [{"prompt": f"counted {n} {slow}"} for n in range(5)]
+    batch_id = submit_jsonl(api, lines, model="gemini-2.5-pro").get_json()["id"]
+    assert api.post(f"/v1/batches/{batch_id}/cancel").status_code == 200
+    wait_until(lambda: submitted() == before + 5 and cancelled() == cancelled_before + 5, timeout=10,
+               what="the batch's items in the metrics")

@@ -71,7 +71,7 @@ def test_settlement_replaces_the_estimate_with_the_counted_tokens(settings: Sett
     limiter = limiter_for(settings, model, tpm=100)
     admission = limiter.acquire(model, job_id="a", priority=NORMAL, cost=60)
     limiter.release(model, admission, actual_tokens=20)
-    assert int(limiter.redis.get(keys.limiter(model, "toktotal"))) == 20
+    assert int(limiter.redis.hget(keys.limiter(model, "state"), "tokens")) == 20
     assert admit(limiter, model, 1, cost=60) == [True], "the freed 40 tokens are usable at once"
 
 
@@ -86,7 +86,8 @@ def test_the_day_quota_closes_the_model_until_pacific_midnight(settings: Setting
     refused = limiter.acquire(model, job_id="x", priority=HIGH, cost=1)
     assert refused.day_exhausted
     _, left = pacific_day()
-    assert abs(limiter.redis.ttl(keys.limiter(model, "dayout")) - left) <= 2
+    closed = next(r for r in limiter.usage() if r["model"] == model)["closed_for_day_s"]
+    assert abs(closed - left) <= 2
 
 
 def test_close_for_day_refuses_every_priority(settings: Settings, model: str) -> None:

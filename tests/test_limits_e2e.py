@@ -158,7 +158,7 @@ def test_the_day_quota_fails_fast_and_closes_the_model(
     second = iso.api.wait(iso.api.submit(prompt=f"after {after}")["id"])
     assert second["error"]["type"] == "quota_exhausted" and second["attempts"] == 0
     assert calls(emu, after) == []
-    assert iso.redis.ttl(keys.limiter(MODEL, "dayout")) > 0
+    assert int(iso.redis.hget(keys.limiter(MODEL, "state"), "closed_until")) > time.time() * 1000
 
 
 def test_fallback_model_answers_when_the_primary_stays_unavailable(
@@ -182,7 +182,7 @@ def test_a_day_closed_model_falls_back_at_once(
 ) -> None:
     iso = isolated(settings, redis_server, 12, {"GEMINI_BASE_URL": emu.url})
     make_worker("dayfallback", env=iso.env, concurrency=2)
-    iso.redis.set(keys.limiter("gemini-2.5-pro", "dayout"), "1", ex=600)
+    iso.redis.hset(keys.limiter("gemini-2.5-pro", "state"), "closed_until", int(time.time() * 1000) + 600_000)
     marker = tag()
     job = iso.api.wait(iso.api.submit(prompt=f"closed {marker}", model="gemini-2.5-pro",
                                       fallback_models=["gemini-2.5-flash"])["id"])
@@ -223,7 +223,7 @@ def test_the_token_charge_is_settled_to_what_gemini_counted(
     counted = job["result"]["usage"]["prompt_tokens"]
     estimate = len(prompt) // 4
     assert counted != estimate, "the emulator counts differently from the estimate"
-    assert int(iso.redis.get(keys.limiter(MODEL, "toktotal"))) == counted
+    assert int(iso.redis.hget(keys.limiter(MODEL, "state"), "tokens")) == counted
 
 
 def test_limits_endpoint_shows_limits_and_use(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, batches, errors, health, jobs, limits, webhooks
+from web import auth, batches, errors, health, jobs, limits, metrics, webhooks
 from web.context import WebContext
 from web.idempotency import Idempotency
 from web.openapi import spec
@@ -18,6 +18,7 @@ from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.limiter import Limiter
 from worker.logs import configure_logging
+from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.store import JobStore
 from worker.webhooks import WebhookEvents
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     client = connect(settings)
     store = JobStore(client, settings)
     webhook_events = WebhookEvents(client, settings)
+    recorder = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
     app.extensions["gemq"] = WebContext(
         settings=settings,
         redis=client,
@@ -43,11 +45,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         webhooks=webhook_events,
         submit_limits=SubmitLimiter(client, settings),
         idempotency=Idempotency(client),
-        batches=BatchStore(client, settings, store, webhook_events),
+        batches=BatchStore(client, settings, store, webhook_events, recorder),
+        metrics=recorder,
+        metrics_registry=metrics.registry_for(client),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, batches.bp, limits.bp, webhooks.bp):
+    for blueprint in (health.bp, jobs.bp, batches.bp, limits.bp, webhooks.bp, metrics.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app

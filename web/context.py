@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import redis
 from celery import Celery
 from flask import current_app
+from prometheus_client import CollectorRegistry
 
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
 from worker.config import Settings
 from worker.limiter import Limiter
+from worker.metrics import Metrics
 from worker.store import JobStore
 from worker.webhooks import WebhookEvents
 
@@ -31,6 +33,9 @@ class WebContext:
     submit_limits: SubmitLimiter
     idempotency: Idempotency
     batches: BatchStore
+    #: This process's metric increments (flushed to Redis) and the registry ``/metrics`` renders.
+    metrics: Metrics
+    metrics_registry: CollectorRegistry
 
 
 def ctx() -> WebContext:

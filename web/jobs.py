@@ -97,6 +97,7 @@ def submit_job(tenant: str, job_request: JobRequest) -> dict[str, str]:
     except Exception:
         context.store.delete(record["id"], tenant)
         raise
+    context.metrics.job_submitted(record["priority"], record["model"])
     log.info("job.submitted", job_id=record["id"], tenant=tenant, model=record["model"], priority=record["priority"])
     return record
 
@@ -145,7 +146,9 @@ def cancel_job(job_id: str) -> Response:
     if not outcome.moved:
         raise ApiError(409, f"the job is already {outcome.previous}")
     announce_cancel(ctx().redis, job_id)
-    log.info("job.cancelled", job_id=job_id, tenant=g.tenant, previous=outcome.previous)
+    ctx().metrics.job_finished(record, "cancelled")
+    log.info("job.cancelled", job_id=job_id, tenant=g.tenant, model=record["model"], priority=record["priority"],
+             previous=outcome.previous)
     if record.get("webhook_url"):
         queue_cancel_webhook(job_id)
     return job_response(ctx().store.get(job_id) or record)

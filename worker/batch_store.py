@@ -11,6 +11,7 @@ the items the batch's lifetime.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -24,6 +25,7 @@ from worker.batches import Batch, BatchStatus, result_line
 from worker.celery_app import publish_jobs
 from worker.config import Settings
 from worker.jobs import now_ms
+from worker.metrics import Metrics
 from worker.store import NON_TERMINAL, JobStore
 from worker.webhooks import WebhookEvents
 
@@ -33,8 +35,9 @@ log = structlog.get_logger("gemq.batches")
 WRITE_CHUNK = 1000
 #: Items read per round trip for results, cancels and expiry.
 READ_CHUNK = 500
-#: Fields of an item read for its results line.
+#: Fields of an item read for its results line, and to cancel it.
 RESULT_FIELDS = ("status", "result", "error")
+CANCEL_FIELDS = ("status", "attempts", "priority", "model")
 
 #: An item as stored in the items list: its job id and its key.
 Item = tuple[str, str | None]
@@ -50,11 +53,13 @@ def batch_event_id(batch_id: str) -> str:
 class BatchStore:
     """Reads and writes batches; their items go through the :class:`JobStore` like any job."""
 
-    def __init__(self, client: redis.Redis, settings: Settings, store: JobStore, webhooks: WebhookEvents) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings, store: JobStore, webhooks: WebhookEvents,
+                 metrics: Metrics | None = None) -> None:
         self.redis = client
         self.settings = settings
         self.store = store
         self.webhooks = webhooks
+        self.metrics = metrics
 
     # -- creating ------------------------------------------------------------------------
 
@@ -109,6 +114,9 @@ class BatchStore:
         pipe.rpush(keys.batch_items(batch["id"]), *entries)
         pipe.execute()
         publish_jobs(celery, ((r["id"], r["priority"]) for r in records))
+        if self.metrics:
+            for (priority, model), count in Counter((r["priority"], r["model"]) for r in records).items():
+                self.metrics.job_submitted(priority, model, count)
 
     def delete(self, batch_id: str, tenant: str) -> None:
         """Remove a batch and its items (a creation that failed half-way)."""
@@ -183,10 +191,9 @@ class BatchStore:
         for chunk in self.item_chunks(batch_id):
             pipe = self.redis.pipeline(transaction=False)
             for job_id, _ in chunk:
-                pipe.hmget(keys.job(job_id), ("status", "attempts"))
-            records = [{"id": job_id, "batch_id": batch_id, "status": status, "attempts": attempts or "0"}
-                       for (job_id, _), (status, attempts) in zip(chunk, pipe.execute(), strict=True)
-                       if status in NON_TERMINAL]
+                pipe.hmget(keys.job(job_id), CANCEL_FIELDS)
+            records = [{"id": job_id, "batch_id": batch_id, **dict(zip(CANCEL_FIELDS, fields, strict=True))}
+                       for (job_id, _), fields in zip(chunk, pipe.execute(), strict=True) if fields[0] in NON_TERMINAL]
             if not records:
                 continue
             moves = self.store.cancel_many(records)
@@ -194,6 +201,8 @@ class BatchStore:
             for record, move in zip(records, moves, strict=True):
                 if move.moved and move.previous != "queued":
                     pipe.publish(keys.cancels_channel(), record["id"])
+                if move.moved and self.metrics:
+                    self.metrics.job_finished(record, "cancelled")
             pipe.execute()
             cancelled += sum(move.moved for move in moves)
             completed = completed or any(move.batch_completed for move in moves)

@@ -25,6 +25,7 @@ from kombu.utils.uuid import uuid
 
 from worker import keys
 from worker.config import Settings
+from worker.logs import configure_logging
 
 #: Task names: the web publishes by name and never imports the worker's code.
 RUN_JOB = "gemq.run_job"
@@ -128,5 +129,8 @@ def __getattr__(name: str) -> Celery:
         raise AttributeError(name)
     if _app is None:
         import worker.lifecycle  # noqa: F401 - connects the worker's signal handlers
-        _app = create_celery(Settings.from_env())
+        settings = Settings.from_env()
+        # JSON from the start: Celery warns (running as root, ...) before its setup_logging signal fires.
+        configure_logging(level=settings.log_level, json=settings.log_json, process="celery")
+        _app = create_celery(settings)
     return _app

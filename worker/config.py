@@ -45,6 +45,8 @@ DEFAULT_MAX_BATCH_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_BATCH_LINES = 100_000
 #: Webhook retry schedule in seconds (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h).
 DEFAULT_WEBHOOK_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
+#: Values of ``GEMQ_ENV``.
+ENVIRONMENTS = ("production", "development")
 
 
 class ConfigError(ValueError):
@@ -114,6 +116,12 @@ class Settings:
     conversation_max_turns: int = 50
     log_level: str = "INFO"
     log_json: bool = True
+    #: Seconds between a process's flushes of its metric increments to Redis.
+    metrics_flush_interval: float = 1.0
+    #: ``development`` relaxes what a deployment must set (Flower may run without basic auth).
+    environment: str = "production"
+    #: Flower's ``user:password`` pairs (``FLOWER_BASIC_AUTH``, which Flower itself also reads).
+    flower_basic_auth: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -173,6 +181,7 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
         "GEMQ_CONVERSATION_TTL": ("conversation_ttl", int),
         "GEMQ_CONVERSATION_MAX_TURNS": ("conversation_max_turns", int),
         "GEMQ_LOG_LEVEL": ("log_level", str),
+        "GEMQ_METRICS_FLUSH_INTERVAL": ("metrics_flush_interval", float),
     }
     for var, (name, kind) in simple.items():
         raw = env.get(var, "").strip()
@@ -192,6 +201,12 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
         out["submit_limits"] = _wrap(parse_submit_limits, "GEMQ_SUBMIT_LIMITS", env["GEMQ_SUBMIT_LIMITS"])
     if raw := env.get("GEMQ_WEBHOOK_RETRY_SCHEDULE", "").strip():
         out["webhook_schedule"] = _wrap(parse_schedule, "GEMQ_WEBHOOK_RETRY_SCHEDULE", raw)
+    if raw := env.get("GEMQ_ENV", "").strip():
+        if raw not in ENVIRONMENTS:
+            raise ConfigError(f"GEMQ_ENV must be one of {', '.join(ENVIRONMENTS)}, not {raw!r}")
+        out["environment"] = raw
+    if raw := env.get("FLOWER_BASIC_AUTH", "").strip():
+        out["flower_basic_auth"] = _wrap(parse_basic_auth, "FLOWER_BASIC_AUTH", raw)
     for var, name in (("GEMQ_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private"), ("GEMQ_LOG_JSON", "log_json")):
         if raw := env.get(var, "").strip():
             out[name] = _convert(var, raw, bool)
@@ -268,6 +283,16 @@ def parse_reserve(raw: str) -> dict[str, float]:
             raise ConfigError(f"reserve {name} must be in [0, 1)")
         reserve[name] = share
     return reserve
+
+
+def parse_basic_auth(raw: str) -> tuple[str, ...]:
+    """``user:password,user2:password2`` -> the pairs, each checked for a user and a password."""
+    pairs = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for pair in pairs:
+        user, sep, password = pair.partition(":")
+        if not sep or not user or not password:
+            raise ConfigError("entries must look like user:password")
+    return pairs
 
 
 def parse_submit_limits(raw: str) -> str:

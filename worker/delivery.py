@@ -24,6 +24,7 @@ from celery import Celery
 
 from worker.config import Settings
 from worker.jobs import iso_ms, now_ms
+from worker.metrics import Accumulator, Metrics
 from worker.runtime import get_runtime
 from worker.ssrf import Resolver, Target, UnsafeURL, check_url
 from worker.webhooks import Attempt, WebhookEvents, tenant_secret
@@ -60,9 +61,10 @@ class Deliverer:
     """Makes webhook attempts and records them; plain code, called by the Celery task."""
 
     def __init__(self, *, settings: Settings, events: WebhookEvents, http: httpx.Client | None = None,
-                 resolve: Resolver = socket.getaddrinfo) -> None:
+                 resolve: Resolver = socket.getaddrinfo, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.events = events
+        self.metrics = metrics or Metrics(Accumulator())
         # No proxies from the environment: the connection must go to the address the SSRF check
         # approved.  No keep-alive: a pooled TLS connection verified for one host name must not carry
         # another host's event to the same address.
@@ -83,6 +85,7 @@ class Deliverer:
         result = self.attempt(attempt)
         state, next_in = self.next_step(index, result)
         self.events.record(attempt, result.as_record(started), state, next_in)
+        self.metrics.webhook_delivery(_outcome(state, result))
         log.info("webhook.attempt", event_id=event_id, attempt=index, status_code=result.status_code,
                  error=result.error, duration_ms=result.duration_ms, state=state, next_in=next_in)
         return state
@@ -184,6 +187,15 @@ class DueMover:
         return thread
 
 
+def _outcome(state: str, result: AttemptResult) -> str:
+    """The ``gemq_webhook_deliveries_total`` outcome of one attempt."""
+    if result.ok:
+        return "delivered"
+    if result.refused:
+        return "refused"
+    return "exhausted" if state == "failed" else "failed"
+
+
 _lock = threading.Lock()
 _deliverer: Deliverer | None = None
 
@@ -194,5 +206,5 @@ def get_deliverer() -> Deliverer:
     with _lock:
         if _deliverer is None:
             runtime = get_runtime()
-            _deliverer = Deliverer(settings=runtime.settings, events=runtime.webhooks)
+            _deliverer = Deliverer(settings=runtime.settings, events=runtime.webhooks, metrics=runtime.metrics)
         return _deliverer

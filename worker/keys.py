@@ -20,15 +20,13 @@ key                                         type      what / lifetime
 ``gemq:idem:{t}:{sha}``                     string    Idempotency-Key (hashed) -> JSON ``{fp, id}``: request
                                                       fingerprint and the resource made; 30 s while pending,
                                                       then 24 h
-``gemq:lim:{model}:req``                    zset      requests admitted in the sliding window (score ms)
-``gemq:lim:{model}:tok``                    zset      token charges in the window, member ``uid:tokens``
-``gemq:lim:{model}:toktotal``               string    sum of the charges in ``tok``
-``gemq:lim:{model}:day:{yyyy-mm-dd}``       string    requests on that Pacific day; EXPIRE after the reset
+``gemq:lim:{model}:log``                    zset      calls in the sliding window, member ``callid:tokens``,
+                                                      score = ms; trimmed on every admission
 ``gemq:lim:{model}:leases``                 zset      concurrency leases, score = lease expiry ms
-``gemq:lim:{model}:pause``                  string    model paused until (ms) after a 429; PX-expiring
-``gemq:lim:{model}:dayout``                 string    day quota spent until the reset; EX-expiring
+``gemq:lim:{model}:state``                  hash      tokens in the window, pause_until, closed_until
+                                                      (day quota), day, day_count; one per model
 ``gemq:lim:{model}:waiting``                zset      jobs waiting for capacity, score = rank (priority, time)
-``gemq:lim:{model}:waitexp``                zset      same members, score = when the wait entry lapses
+``gemq:lim:{model}:waitexp``                zset      same members, score = when the waiting entry lapses
 ``gemq:lim:models``                         set       models the limiter has seen (``GET /v1/limits``)
 ``gemq:conv:{t}:{id}``                      list      conversation turns (JSON); EXPIRE refreshed on use
 ``gemq:conv:{t}:{id}:next`` / ``:turn``     string    ticket dispenser / ticket now served (ordering)
@@ -41,8 +39,9 @@ key                                         type      what / lifetime
                                                       attempt (ms); members leave once published
 ``gemq:cancels``                            pub/sub   ids of cancelled jobs, so running calls stop at once
 ``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
-``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets, all workers
-``gemq:metrics:gauges``                     hash      gauges (jobs in flight per model)
+``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets summed over every
+                                                      process (``worker.metrics``); fields are JSON, bounded
+                                                      label sets, no TTL
 ``gemq:rl:{LIMITER/{t}/...}``               (limits)  per-tenant submission limits (sliding window counters
                                                       and their ``/-1`` previous windows), owned by ``limits``
 ``gemq:broker:...``                         (kombu)   Celery queues, unacked messages, events (kombu's
@@ -110,13 +109,8 @@ def webhooks_due() -> str:
 
 
 def limiter(model: str, part: str) -> str:
-    """One part of a model's limiter state (``req``, ``tok``, ``leases``, ...)."""
+    """One part of a model's limiter state (``log``, ``leases``, ``state``, ``waiting``, ``waitexp``)."""
     return f"{PREFIX}lim:{model}:{part}"
-
-
-def limiter_day(model: str, day: str) -> str:
-    """A model's request counter for one Pacific day (``yyyy-mm-dd``)."""
-    return f"{PREFIX}lim:{model}:day:{day}"
 
 
 def limiter_models() -> str:
@@ -150,5 +144,15 @@ def workers() -> str:
 
 
 def metrics(part: str) -> str:
-    """Shared metric state (``counters``, ``hist``, ``gauges``)."""
+    """Shared metric state (``counters``, ``hist``)."""
     return f"{PREFIX}metrics:{part}"
+
+
+def broker_queue(queue: str) -> str:
+    """The list kombu keeps a queue's waiting messages in (priority step 0, the only one gemq uses)."""
+    return f"{BROKER_PREFIX}{queue}"
+
+
+def broker_unacked() -> str:
+    """kombu's hash of delivered, unacknowledged messages (running jobs and parked countdowns)."""
+    return f"{BROKER_PREFIX}unacked"

@@ -11,7 +11,7 @@ all of a model's limits in one round trip:
   ``usageMetadata.promptTokenCount`` after it (``lua/settle.lua``);
 - requests per day: a counter per Pacific date; once spent, the model is closed until midnight;
 - concurrency: leases that expire (renewed while a call runs), so a killed worker cannot leak them;
-- pause: a 429's ``retryDelay`` pauses the model for every worker (``lua/pause.lua``).
+- pause: a 429's ``retryDelay`` pauses the model for every worker (``lua/hold.lua``).
 
 Priority: low (and optionally normal) work may use only part of each window
 (``Settings.priority_reserve``), so a burst of high work is admitted at once; and jobs waiting for
@@ -78,11 +78,12 @@ class Limiter:
         self.settings = settings
         self._acquire = load_script(client, "acquire")
         self._settle = load_script(client, "settle")
-        self._pause = load_script(client, "pause")
+        self._hold = load_script(client, "hold")
         self._seen: set[str] = set()
         self.lease_ms = int(settings.limiter_lease * 1000)
+        self.window_ms = int((WINDOW_S + settings.limiter_window_margin) * 1000)
         self._day: tuple[int, str, int] = (0, "", 0)
-        self._key_lists: dict[tuple[str, str], list[str]] = {}
+        self._key_lists: dict[str, list[str]] = {}
 
     def acquire(self, model: str, *, job_id: str, priority: Priority, cost: int) -> Admission:
         """Admit one call to ``model`` or say how long to wait."""
@@ -91,13 +92,13 @@ class Limiter:
         day, day_left = self._today()
         call_id = f"{job_id}:{uuid.uuid4().hex[:8]}"
         self._remember(model)
+        numbers = (
+            priority.rank, cost, _cap(limits.rpm, share), _cap(limits.tpm, share), limits.rpd or 0,
+            _cap(limits.concurrency, share), self.window_ms, self.lease_ms, day_left, WAIT_GRACE_MS,
+        )
+        # The numbers travel as one argument: fewer arguments to pack and send on every admission.
         code, ms, reason = self._acquire(
-            keys=self._keys(model, day),
-            args=[
-                job_id, call_id, priority.rank, cost,
-                _cap(limits.rpm, share), _cap(limits.tpm, share), limits.rpd or 0, _cap(limits.concurrency, share),
-                int((WINDOW_S + self.settings.limiter_window_margin) * 1000), self.lease_ms, day_left, WAIT_GRACE_MS,
-            ],
+            keys=self._keys(model), args=[job_id, call_id, day, " ".join(map(str, numbers))]
         )
         if code == 1:
             return Admission(True, call_id=call_id, cost=cost)
@@ -110,19 +111,19 @@ class Limiter:
         """
         pipe = self.redis.pipeline(transaction=False)
         if actual_tokens > 0 and actual_tokens != admission.cost:
-            self._settle(keys=[keys.limiter(model, "tok"), keys.limiter(model, "toktotal")],
+            self._settle(keys=[keys.limiter(model, "log"), keys.limiter(model, "state")],
                          args=[admission.call_id, admission.cost, actual_tokens], client=pipe)
         pipe.zrem(keys.limiter(model, "leases"), admission.call_id)
         pipe.execute()
 
     def pause(self, model: str, seconds: float) -> None:
         """Stop admitting calls to ``model`` for ``seconds``, for every worker."""
-        self._pause(keys=[keys.limiter(model, "pause")], args=[max(1, int(seconds * 1000))])
+        self._hold(keys=[keys.limiter(model, "state")], args=["pause_until", max(1, int(seconds * 1000))])
 
     def close_for_day(self, model: str) -> float:
         """Close ``model`` until the daily quota resets; returns the seconds until then."""
         _, left = pacific_day()
-        self.redis.set(keys.limiter(model, "dayout"), "1", ex=left)
+        self._hold(keys=[keys.limiter(model, "state")], args=["closed_until", left * 1000])
         return float(left)
 
     def renew(self, leases: Iterable[tuple[str, str]]) -> None:
@@ -139,19 +140,15 @@ class Limiter:
             (set(self.redis.smembers(keys.limiter_models())) | set(self.settings.limits)) - {"*"}
         )
         now = int(time.time() * 1000)
-        window_ms = int((WINDOW_S + self.settings.limiter_window_margin) * 1000)
         day, _ = pacific_day()
         pipe = self.redis.pipeline(transaction=False)
         for model in models:
-            pipe.zcount(keys.limiter(model, "req"), now - window_ms, "+inf")
-            pipe.get(keys.limiter(model, "toktotal"))
-            pipe.get(keys.limiter_day(model, day))
+            pipe.zcount(keys.limiter(model, "log"), now - self.window_ms, "+inf")
+            pipe.hmget(keys.limiter(model, "state"), "tokens", "day", "day_count", "pause_until", "closed_until")
             pipe.zcount(keys.limiter(model, "leases"), now, "+inf")
-            pipe.pttl(keys.limiter(model, "pause"))
-            pipe.pttl(keys.limiter(model, "dayout"))
             pipe.zcard(keys.limiter(model, "waiting"))
         rows = pipe.execute()
-        return [_usage_row(model, self.settings.limits_for(model), rows[i * 7:(i + 1) * 7])
+        return [_usage_row(model, self.settings.limits_for(model), day, now, rows[i * 4:(i + 1) * 4])
                 for i, model in enumerate(models)]
 
     def _today(self) -> tuple[str, int]:
@@ -161,16 +158,12 @@ class Limiter:
             self._day = (second, *pacific_day())
         return self._day[1], self._day[2]
 
-    def _keys(self, model: str, day: str) -> list[str]:
-        """The script's KEYS for a model on a day (built once per model and day)."""
-        found = self._key_lists.get((model, day))
+    def _keys(self, model: str) -> list[str]:
+        """The admission script's KEYS for a model (built once per model)."""
+        found = self._key_lists.get(model)
         if found is None:
-            parts = ("req", "tok", "toktotal")
-            rest = ("leases", "pause", "dayout", "waiting", "waitexp")
-            found = [keys.limiter(model, p) for p in parts] + [keys.limiter_day(model, day)] + [
-                keys.limiter(model, p) for p in rest]
-            self._key_lists = {k: v for k, v in self._key_lists.items() if k[1] == day}
-            self._key_lists[(model, day)] = found
+            found = [keys.limiter(model, part) for part in ("log", "leases", "state", "waiting", "waitexp")]
+            self._key_lists[model] = found
         return found
 
     def _remember(self, model: str) -> None:
@@ -241,18 +234,18 @@ def _cap(limit: int | None, share: float) -> int:
     return max(1, math.floor(limit * share)) if limit else 0
 
 
-def _usage_row(model: str, limits: ModelLimits, row: list[Any]) -> dict[str, Any]:
-    requests, tokens, today, leases, pause_ms, dayout_ms, waiting = row
+def _usage_row(model: str, limits: ModelLimits, day: str, now: int, row: list[Any]) -> dict[str, Any]:
+    requests, (tokens, state_day, day_count, pause_until, closed_until), leases, waiting = row
     return {
         "model": model,
         "limits": {"rpm": limits.rpm, "tpm": limits.tpm, "rpd": limits.rpd, "concurrency": limits.concurrency},
         "use": {
             "requests_in_window": int(requests),
             "tokens_in_window": int(tokens or 0),
-            "requests_today": int(today or 0),
+            "requests_today": int(day_count or 0) if state_day == day else 0,
             "in_flight": int(leases),
             "waiting": int(waiting),
         },
-        "paused_for_s": round(pause_ms / 1000, 3) if pause_ms and pause_ms > 0 else 0,
-        "closed_for_day_s": round(dayout_ms / 1000) if dayout_ms and dayout_ms > 0 else 0,
+        "paused_for_s": max(0.0, round((int(pause_until or 0) - now) / 1000, 3)),
+        "closed_for_day_s": max(0, round((int(closed_until or 0) - now) / 1000)),
     }

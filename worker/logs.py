@@ -1,7 +1,10 @@
 """Structured logs: one JSON object per line from every gemq process (structlog over stdlib logging).
 
-Celery's, gunicorn's and our own records all pass through the same formatter.  A redaction step
-drops fields that could carry a prompt, an answer or a secret, should a caller ever pass one.
+Celery's, gunicorn's (``web.gunicorn_conf.JsonLogger``), Flower's and our own records, and Python
+warnings, all pass through the same formatter on the root logger.  A redaction step drops fields
+that could carry a prompt, an answer or a secret, should a caller ever pass one.  gemq's own events
+are named ``area.what`` (``job.finished``) and carry ``job_id``, ``tenant``, ``model``,
+``priority``, ``attempt``, durations in ms and ``error_type`` where they apply.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ REDACTED_FIELDS = frozenset(
 )
 
 
+#: Libraries that log every HTTP call at INFO (a line per Gemini call adds nothing to ``job.*`` events).
+QUIET_LOGGERS = ("httpx", "httpx2", "google_genai", "google_genai.models")
+
+
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for name in REDACTED_FIELDS.intersection(event):
         event[name] = "[redacted]"
@@ -27,8 +34,15 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def configure_logging(*, level: str = "INFO", json: bool = True, process: str = "gemq") -> None:
     """Send every log record to stderr as one JSON line (or a readable line when ``json`` is False)."""
+
+    def _service(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        # Static, not a context variable: worker threads and gevent greenlets start with empty contexts.
+        event.setdefault("service", process)
+        return event
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _service,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -55,4 +69,6 @@ def configure_logging(*, level: str = "INFO", json: bool = True, process: str = 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    structlog.contextvars.bind_contextvars(service=process)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    logging.captureWarnings(True)

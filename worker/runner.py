@@ -25,6 +25,7 @@ from worker.errors import GemqError, JobCancelled, PermanentError, QuotaExhauste
 from worker.gemini import GeminiClient, Generation
 from worker.jobs import JobStatus, Priority, now_ms
 from worker.limiter import Admission, LeaseKeeper, Limiter, estimate_tokens
+from worker.metrics import Accumulator, Metrics
 from worker.store import NON_TERMINAL, JobStore
 
 log = structlog.get_logger("gemq.runner")
@@ -59,6 +60,7 @@ class JobRunner:
         limiter: Limiter,
         leases: LeaseKeeper | None = None,
         cancels: CancelWatch | None = None,
+        metrics: Metrics | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -68,6 +70,7 @@ class JobRunner:
         self.limiter = limiter
         self.leases = leases
         self.cancels = cancels
+        self.metrics = metrics or Metrics(Accumulator())
         self.sleep = sleep
         self.jitter = jitter
 
@@ -104,15 +107,20 @@ class JobRunner:
         priority = Priority(record["priority"])
         cost = estimate_tokens(request)
         slept = 0.0
+        asked_ms = now_ms()
         while True:
             admission = self.limiter.acquire(model, job_id=record["id"], priority=priority, cost=cost)
             if admission.admitted:
+                # A wait that spanned re-queues started when the first of them was refused.
+                self.metrics.admitted(model, (now_ms() - int(record.get("wait_since_ms") or asked_ms)) / 1000)
                 return admission
             if admission.day_exhausted:
                 error = QuotaExhausted(f"the daily request quota of {model} is spent until midnight Pacific time",
                                        quota_id="GenerateRequestsPerDayPerProjectPerModel")
                 return self._next_model_or_fail(record, request, model, error)
             if slept + admission.wait > self.settings.admission_sleep_max:
+                if not record.get("wait_since_ms"):
+                    self.store.set_fields(record["id"], {"wait_since_ms": str(asked_ms)})
                 return Outcome(requeue_in=self._countdown(admission.wait), record=record)
             self.sleep(admission.wait)
             slept += admission.wait
@@ -125,11 +133,16 @@ class JobRunner:
         fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1)}
         if not record.get("started_ms"):
             fields["started_ms"] = str(now_ms())
+        if record.get("wait_since_ms"):
+            fields["wait_since_ms"] = ""
         if not self.store.transition(record, JobStatus.running, allowed=STARTABLE, fields=fields).moved:
             return Outcome(record=record)  # cancelled while it waited
+        if "started_ms" in fields:
+            self.metrics.call_started(record, int(fields["started_ms"]))
         record.update(fields, status="running")
         writer = StreamWriter(self.store, record["id"], self.settings.stream_flush_interval, self.cancels)
-        bound = log.bind(job_id=record["id"], model=model, priority=record["priority"], attempt=attempts)
+        bound = log.bind(job_id=record["id"], tenant=record.get("tenant"), model=model, priority=record["priority"],
+                         attempt=attempts)
         try:
             generation = self.gemini.generate(model, request, on_delta=writer)
         except JobCancelled:
@@ -137,11 +150,15 @@ class JobRunner:
             return Outcome(record=record)
         except RetryableError as exc:
             bound.info("job.attempt_failed", error_type=type(exc).__name__, status_code=exc.status_code)
+            self.metrics.upstream_error(model, exc)
             return self._retry(record, request, model, exc)
         except QuotaExhausted as exc:
+            self.metrics.upstream_error(model, exc)
             self.limiter.close_for_day(model)
             return self._next_model_or_fail(record, request, model, exc)
         except PermanentError as exc:
+            bound.info("job.attempt_failed", error_type=type(exc).__name__, status_code=exc.status_code)
+            self.metrics.upstream_error(model, exc)
             return self._finish(record, JobStatus.failed, error=exc.as_dict())
         call.prompt_tokens = generation.prompt_tokens
         return self._succeed(record, model, generation, writer.take_pending())
@@ -191,9 +208,10 @@ class JobRunner:
         if not moved.moved:
             return Outcome(record=record)
         record.update(fields, status=status.value)
-        log.info("job.finished", job_id=record["id"], status=status.value, model=record["model"],
-                 priority=record["priority"], attempts=int(record.get("attempts") or 0),
-                 error_type=(error or {}).get("type"))
+        self.metrics.job_finished(record, status.value, result)
+        log.info("job.finished", job_id=record["id"], tenant=record.get("tenant"), status=status.value,
+                 model=record["model"], priority=record["priority"], attempts=int(record.get("attempts") or 0),
+                 error_type=(error or {}).get("type"), **durations(record))
         return Outcome(finished=status.value, batch_completed=moved.batch_completed, record=record)
 
     def _backoff(self, attempt: int) -> float:
@@ -256,3 +274,16 @@ def current_model(record: dict[str, str], request: dict[str, Any]) -> str:
     """The model this job calls now: its own, or a fallback after the budget ran out."""
     index = int(record.get("model_index") or 0)
     return record["model"] if index == 0 else request["fallback_models"][index - 1]
+
+
+def durations(record: dict[str, str]) -> dict[str, int]:
+    """A finished job's timings in ms, for its log line: queued (to first call) and run (first call to end)."""
+    created, started, finished = (int(record.get(f) or 0) for f in ("created_ms", "started_ms", "finished_ms"))
+    out = {}
+    if started:
+        out["queued_ms"] = started - created
+        if finished:
+            out["run_ms"] = finished - started
+    elif finished:
+        out["queued_ms"] = finished - created
+    return out

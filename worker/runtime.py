@@ -12,6 +12,7 @@ from worker.cancels import CancelWatch
 from worker.config import Settings
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
+from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.runner import JobRunner
 from worker.store import JobStore
@@ -30,6 +31,7 @@ class Runtime:
     runner: JobRunner
     webhooks: WebhookEvents
     batches: BatchStore
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -38,15 +40,21 @@ class Runtime:
         store = JobStore(client, settings)
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
+        metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
-                           cancels=CancelWatch(client))
+                           cancels=CancelWatch(client), metrics=metrics)
         webhooks = WebhookEvents(client, settings)
         return cls(settings, client, store, limiter, gemini, runner, webhooks,
-                   BatchStore(client, settings, store, webhooks))
+                   BatchStore(client, settings, store, webhooks, metrics), metrics)
 
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+
+
+def current_runtime() -> Runtime | None:
+    """This process's runtime if one was built (shutdown hooks must not build one)."""
+    return _runtime
 
 
 def get_runtime() -> Runtime:

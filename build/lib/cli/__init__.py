@@ -1,0 +1,1 @@
+"""gemq command-line client."""

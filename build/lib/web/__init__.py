@@ -1,0 +1,55 @@
+"""The front door: a Flask app that validates, stores and enqueues jobs (``create_app``).
+
+The web never imports the Gemini SDK: it publishes Celery messages by task name.
+"""
+
+from __future__ import annotations
+
+import structlog
+from flask import Flask
+
+from web import auth, errors, health, jobs, limits, metrics
+from web.context import WebContext
+from web.openapi import spec
+from worker.celery_app import create_celery
+from worker.config import Settings
+from worker.limiter import Limiter
+from worker.logs import configure_logging
+from worker.metrics import Accumulator, Metrics
+from worker.redisconn import connect
+from worker.store import JobStore
+
+log = structlog.get_logger("gemq.web")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app for ``settings`` (default: from the environment); connects lazily."""
+    settings = settings or Settings.from_env()
+    app = Flask("gemq")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    client = connect(settings)
+    app.extensions["gemq"] = WebContext(
+        settings=settings,
+        redis=client,
+        store=JobStore(client, settings),
+        limiter=Limiter(client, settings),
+        celery=create_celery(settings),
+        metrics=Metrics(Accumulator(client, interval=settings.metrics_flush_interval)),
+        metrics_registry=metrics.registry_for(client),
+    )
+    app.before_request(auth.authenticate)
+    errors.register_error_handlers(app)
+    for blueprint in (health.bp, jobs.bp, limits.bp, metrics.bp):
+        app.register_blueprint(blueprint)
+    spec.register(app)
+    return app
+
+
+def create_served_app() -> Flask:
+    """The app gunicorn serves: logging configured, the dev settings announced."""
+    settings = Settings.from_env()
+    configure_logging(level=settings.log_level, json=settings.log_json, process="web")
+    if settings.dev_api_key:
+        log.warning("dev.api_key", message="GEMQ_API_KEYS is unset: the development API key is accepted")
+    return create_app(settings)

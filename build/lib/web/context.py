@@ -1,0 +1,35 @@
+"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from flask import current_app
+from prometheus_client import CollectorRegistry
+
+from worker.config import Settings
+from worker.limiter import Limiter
+from worker.metrics import Metrics
+from worker.store import JobStore
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """Long-lived objects of one web process."""
+
+    settings: Settings
+    redis: redis.Redis
+    store: JobStore
+    limiter: Limiter
+    celery: Celery
+    #: This process's metric increments (flushed to Redis) and the registry ``/metrics`` renders.
+    metrics: Metrics
+    metrics_registry: CollectorRegistry
+
+
+def ctx() -> WebContext:
+    """The current app's context."""
+    context: WebContext = current_app.extensions["gemq"]
+    return context

@@ -1,0 +1,1 @@
+"""gemq worker: the job model, store, limiter, Gemini client and Celery tasks."""

@@ -1,0 +1,286 @@
+"""The job: its states, its priorities, the request a client sends and the view it gets back.
+
+These pydantic models are the single source of the HTTP contract: the web validates with them
+and ``/openapi.json`` is generated from them.  Input bounds are named constants below.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Longest prompt (characters, all text parts together).
+MAX_PROMPT_CHARS = 1_000_000
+#: Most turns in ``contents``.
+MAX_CONTENTS = 1_000
+#: Most parts in one turn.
+MAX_PARTS = 100
+#: Most metadata entries, and the longest key and value.
+MAX_METADATA_KEYS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+#: Model names: letters, digits, dot, dash, underscore (they become part of Redis keys).
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    #: Accepted and waiting for a worker (or for capacity under the model's limits).
+    queued = "queued"
+    #: A worker is calling Gemini.
+    running = "running"
+    #: A retryable failure happened; the job waits for its next attempt.
+    retrying = "retrying"
+    #: Finished with a result.
+    succeeded = "succeeded"
+    #: Finished with an error.
+    failed = "failed"
+    #: Cancelled by the client; Gemini is not called again.
+    cancelled = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """True for the states a job never leaves."""
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
+
+
+class Priority(StrEnum):
+    """Scheduling priority: high work runs before normal, normal before low."""
+
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for high, 1 for normal, 2 for low (lower runs first)."""
+        return _RANKS[self]
+
+
+_RANKS = {Priority.high: 0, Priority.normal: 1, Priority.low: 2}
+
+ErrorType = Literal["invalid_request", "safety_blocked", "quota_exhausted", "upstream_error", "timeout", "cancelled"]
+
+
+class StrictModel(BaseModel):
+    """A request model: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Part(StrictModel):
+    """One text part of a turn."""
+
+    text: str = Field(max_length=MAX_PROMPT_CHARS)
+
+
+class Content(StrictModel):
+    """One turn of a conversation, as Gemini takes it."""
+
+    role: Literal["user", "model"] = "user"
+    parts: list[Part] = Field(min_length=1, max_length=MAX_PARTS)
+
+
+class GenerationConfig(StrictModel):
+    """Sampling and output controls passed to Gemini."""
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=1, le=1000)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=65_536)
+    stop_sequences: list[str] | None = Field(default=None, max_length=5)
+    response_mime_type: Literal["text/plain", "application/json", "text/x.enum"] | None = None
+
+    @field_validator("stop_sequences")
+    @classmethod
+    def _short_sequences(cls, value: list[str] | None) -> list[str] | None:
+        if value and any(not s or len(s) > 100 for s in value):
+            raise ValueError("each stop sequence must be 1 to 100 characters")
+        return value
+
+
+HarmCategory = Literal[
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+]
+HarmThreshold = Literal["BLOCK_NONE", "BLOCK_ONLY_HIGH", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_LOW_AND_ABOVE", "OFF"]
+
+
+class SafetySetting(StrictModel):
+    """One safety filter threshold."""
+
+    category: HarmCategory
+    threshold: HarmThreshold
+
+
+class JobRequest(StrictModel):
+    """What a client submits: exactly one of ``prompt`` and ``contents``."""
+
+    prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_CHARS)
+    contents: list[Content] | None = Field(default=None, min_length=1, max_length=MAX_CONTENTS)
+    model: str | None = Field(default=None, pattern=MODEL_PATTERN)
+    system_instruction: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    generation_config: GenerationConfig | None = None
+    safety_settings: list[SafetySetting] | None = Field(default=None, max_length=10)
+    priority: Priority = Priority.normal
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    #: Models tried in order when the model stays rate limited or unavailable past the retry budget.
+    fallback_models: list[str] = Field(default_factory=list, max_length=3)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> JobRequest:
+        if (self.prompt is None) == (self.contents is None):
+            raise ValueError("give exactly one of 'prompt' and 'contents'")
+        if self.text_chars() > MAX_PROMPT_CHARS:
+            raise ValueError(f"the request's text is longer than {MAX_PROMPT_CHARS} characters")
+        return self
+
+    @field_validator("fallback_models")
+    @classmethod
+    def _model_names(cls, value: list[str]) -> list[str]:
+        if any(not re.match(MODEL_PATTERN, m) for m in value):
+            raise ValueError("fallback model names may hold letters, digits, '.', '-' and '_' only")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_METADATA_KEYS:
+            raise ValueError(f"at most {MAX_METADATA_KEYS} metadata entries")
+        for key, item in value.items():
+            if not key or len(key) > MAX_METADATA_KEY_CHARS or len(item) > MAX_METADATA_VALUE_CHARS:
+                raise ValueError(
+                    f"metadata keys must be 1-{MAX_METADATA_KEY_CHARS} characters and values "
+                    f"at most {MAX_METADATA_VALUE_CHARS}"
+                )
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http or https URL")
+        return value
+
+    def text_chars(self) -> int:
+        """Characters of text in the prompt, contents and system instruction."""
+        chars = len(self.prompt or "") + len(self.system_instruction or "")
+        return chars + sum(len(p.text) for c in self.contents or () for p in c.parts)
+
+    def turns(self) -> list[dict[str, Any]]:
+        """The conversation as Gemini's ``contents``."""
+        if self.contents is not None:
+            return [c.model_dump() for c in self.contents]
+        return [{"role": "user", "parts": [{"text": self.prompt}]}]
+
+    def call_spec(self) -> dict[str, Any]:
+        """What the worker needs to call Gemini (stored with the job as ``request``)."""
+        spec: dict[str, Any] = {"contents": self.turns()}
+        if self.system_instruction:
+            spec["system_instruction"] = self.system_instruction
+        if self.generation_config:
+            spec["generation_config"] = self.generation_config.model_dump(exclude_none=True)
+        if self.safety_settings:
+            spec["safety_settings"] = [s.model_dump() for s in self.safety_settings]
+        if self.fallback_models:
+            spec["fallback_models"] = self.fallback_models
+        return spec
+
+
+class Usage(BaseModel):
+    """Token counts Gemini reported."""
+
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class JobResult(BaseModel):
+    """What Gemini answered."""
+
+    text: str
+    finish_reason: str | None = None
+    model_version: str | None = None
+    #: The model that answered (differs from the job's model after a fallback).
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    #: Milliseconds from the call to the first streamed token.
+    time_to_first_token_ms: int | None = None
+
+
+class ErrorInfo(BaseModel):
+    """Why a job failed (or why its last attempt did)."""
+
+    type: ErrorType
+    message: str
+
+
+class Job(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    status: JobStatus
+    priority: Priority
+    model: str
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    batch_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    webhook_url: str | None = None
+    result: JobResult | None = None
+    error: ErrorInfo | None = None
+    #: The last failed attempt's error while the job is ``retrying``.
+    last_error: ErrorInfo | None = None
+    #: Text streamed so far while the job runs.
+    partial_text: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> Job:
+        """Build the view from a stored job hash."""
+        return cls(
+            id=record["id"],
+            status=JobStatus(record["status"]),
+            priority=Priority(record["priority"]),
+            model=record["model"],
+            created_at=iso_ms(int(record["created_ms"])),
+            started_at=iso_ms(int(record["started_ms"])) if record.get("started_ms") else None,
+            finished_at=iso_ms(int(record["finished_ms"])) if record.get("finished_ms") else None,
+            attempts=int(record.get("attempts") or 0),
+            batch_id=record.get("batch_id") or None,
+            metadata=json.loads(record.get("metadata") or "{}"),
+            webhook_url=record.get("webhook_url") or None,
+            result=_json_or_none(record.get("result")),
+            error=_json_or_none(record.get("error")),
+            last_error=_json_or_none(record.get("last_error")) if record["status"] == "retrying" else None,
+            partial_text=record.get("partial_text") if record["status"] == "running" else None,
+        )
+
+
+def _json_or_none(raw: str | None) -> Any:
+    return json.loads(raw) if raw else None
+
+
+def now_ms() -> int:
+    """Wall-clock time in milliseconds."""
+    return int(time.time() * 1000)
+
+
+def iso_ms(ms: int) -> str:
+    """``2026-01-01T00:00:00.000Z`` from epoch milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -1,0 +1,143 @@
+"""Every Redis key gemq uses, built here and nowhere else.
+
+Schema (all under the ``gemq:`` prefix; ``{x}`` is a value):
+
+==========================================  ========  =====================================================
+key                                         type      what / lifetime
+==========================================  ========  =====================================================
+``gemq:job:{id}``                           hash      one job record; EXPIRE result TTL once terminal
+``gemq:job:{id}:events``                    stream    status and text-delta events (SSE); MAXLEN-capped,
+                                                      EXPIRE with the job
+``gemq:tenant:{t}:jobs``                    zset      job id -> created ms, for listing; entries older than
+                                                      the result TTL are trimmed on insert
+``gemq:batch:{id}``                         hash      batch record and its counters by status; EXPIRE once
+                                                      completed
+``gemq:batch:{id}:items``                   list      job ids in submission order; EXPIRE with the batch
+``gemq:tenant:{t}:batches``                 zset      batch id -> created ms; trimmed like jobs
+``gemq:idem:{t}:{sha}``                     hash      Idempotency-Key -> resource id and body hash; 24 h
+``gemq:lim:{model}:req``                    zset      requests admitted in the sliding window (score ms)
+``gemq:lim:{model}:tok``                    zset      token charges in the window, member ``uid:tokens``
+``gemq:lim:{model}:toktotal``               string    sum of the charges in ``tok``
+``gemq:lim:{model}:day:{yyyy-mm-dd}``       string    requests on that Pacific day; EXPIRE after the reset
+``gemq:lim:{model}:leases``                 zset      concurrency leases, score = lease expiry ms
+``gemq:lim:{model}:pause``                  string    model paused until (ms) after a 429; PX-expiring
+``gemq:lim:{model}:dayout``                 string    day quota spent until the reset; EX-expiring
+``gemq:lim:{model}:waiting``                zset      jobs waiting for capacity, score = rank (priority, time)
+``gemq:lim:{model}:waitexp``                zset      same members, score = when the wait entry lapses
+``gemq:lim:models``                         set       models the limiter has seen (``GET /v1/limits``)
+``gemq:conv:{t}:{id}``                      list      conversation turns (JSON); EXPIRE refreshed on use
+``gemq:conv:{t}:{id}:next`` / ``:turn``     string    ticket dispenser / ticket now served (ordering)
+``gemq:cache:{t}:{sha}``                    string    cached successful result; EXPIRE cache TTL
+``gemq:cancels``                            pub/sub   ids of cancelled jobs, so running calls stop at once
+``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
+``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets summed over every
+                                                      process (``worker.metrics``); fields are JSON, bounded
+                                                      label sets, no TTL
+``gemq:rl:...``                             (limits)  per-tenant submission limits, owned by ``limits``
+``gemq:broker:...``                         (kombu)   Celery queues, unacked messages, events (kombu's
+                                                      ``global_keyprefix``)
+==========================================  ========  =====================================================
+"""
+
+from __future__ import annotations
+
+PREFIX = "gemq:"
+#: kombu's ``global_keyprefix``: every broker key (queues, unacked set, event fan-out) starts with it.
+BROKER_PREFIX = PREFIX + "broker:"
+#: Celery queues, one per priority.  The worker reads them in sorted-name order (kombu's ``sorted``
+#: strategy), so these names fix the order: high, then normal, then low.
+JOB_QUEUES = {"high": "jobs-0-high", "normal": "jobs-1-normal", "low": "jobs-2-low"}
+#: Webhook deliveries have their own queue and their own worker, so slow receivers never delay generation.
+WEBHOOK_QUEUE = "webhooks"
+#: Prefix handed to the ``limits`` library for per-tenant submission limits.
+SUBMIT_LIMIT_PREFIX = PREFIX + "rl"
+
+
+def job(job_id: str) -> str:
+    """The job record hash."""
+    return f"{PREFIX}job:{job_id}"
+
+
+def job_events(job_id: str) -> str:
+    """The job's event stream (SSE)."""
+    return f"{PREFIX}job:{job_id}:events"
+
+
+def tenant_jobs(tenant: str) -> str:
+    """The tenant's job index (zset by creation time)."""
+    return f"{PREFIX}tenant:{tenant}:jobs"
+
+
+def batch(batch_id: str) -> str:
+    """The batch record hash."""
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def batch_items(batch_id: str) -> str:
+    """The batch's job ids in submission order."""
+    return f"{PREFIX}batch:{batch_id}:items"
+
+
+def tenant_batches(tenant: str) -> str:
+    """The tenant's batch index (zset by creation time)."""
+    return f"{PREFIX}tenant:{tenant}:batches"
+
+
+def idempotency(tenant: str, key_hash: str) -> str:
+    """An Idempotency-Key record, tenant-scoped (the key itself is hashed)."""
+    return f"{PREFIX}idem:{tenant}:{key_hash}"
+
+
+def limiter(model: str, part: str) -> str:
+    """One part of a model's limiter state (``req``, ``tok``, ``leases``, ...)."""
+    return f"{PREFIX}lim:{model}:{part}"
+
+
+def limiter_day(model: str, day: str) -> str:
+    """A model's request counter for one Pacific day (``yyyy-mm-dd``)."""
+    return f"{PREFIX}lim:{model}:day:{day}"
+
+
+def limiter_models() -> str:
+    """The set of models the limiter has seen."""
+    return f"{PREFIX}lim:models"
+
+
+def conversation(tenant: str, conversation_id: str) -> str:
+    """A conversation's turns."""
+    return f"{PREFIX}conv:{tenant}:{conversation_id}"
+
+
+def conversation_part(tenant: str, conversation_id: str, part: str) -> str:
+    """A conversation's ordering counters (``next``, ``turn``)."""
+    return f"{PREFIX}conv:{tenant}:{conversation_id}:{part}"
+
+
+def cache(tenant: str, request_hash: str) -> str:
+    """A cached result for one tenant and request."""
+    return f"{PREFIX}cache:{tenant}:{request_hash}"
+
+
+def cancels_channel() -> str:
+    """Pub/sub channel announcing cancelled job ids to every worker process."""
+    return f"{PREFIX}cancels"
+
+
+def workers() -> str:
+    """Worker heartbeats (name -> ms)."""
+    return f"{PREFIX}workers"
+
+
+def metrics(part: str) -> str:
+    """Shared metric state (``counters``, ``hist``)."""
+    return f"{PREFIX}metrics:{part}"
+
+
+def broker_queue(queue: str) -> str:
+    """The list kombu keeps a queue's waiting messages in (priority step 0, the only one gemq uses)."""
+    return f"{BROKER_PREFIX}{queue}"
+
+
+def broker_unacked() -> str:
+    """kombu's hash of delivered, unacknowledged messages (running jobs and parked countdowns)."""
+    return f"{BROKER_PREFIX}unacked"

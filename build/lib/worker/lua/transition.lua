@@ -1,0 +1,65 @@
+-- Move a job to a new status, atomically, if its current status allows it.
+--
+-- KEYS[1]  job hash                 (gemq:job:{id})
+-- KEYS[2]  job event stream         (gemq:job:{id}:events)
+-- KEYS[3]  batch hash, optional     (gemq:batch:{id}); counters n_<status> and n_done are kept
+-- ARGV[1]  allowed current statuses, comma-separated, e.g. "queued,retrying"
+-- ARGV[2]  new status
+-- ARGV[3]  1 if the new status is terminal, else 0
+-- ARGV[4]  TTL in seconds set on the job and its events when terminal
+-- ARGV[5]  event stream MAXLEN (approximate)
+-- ARGV[6]  event data (JSON) recorded with the status change
+-- ARGV[7]  streamed text not yet written ("" for none): appended to partial_text as a delta event
+--          before the status event, so a stream's deltas always add up to its text
+-- ARGV[8..] field, value pairs written to the job hash
+--
+-- Returns {code, previous_status, batch_completed}:
+--   code 1 = moved, 0 = refused (previous_status is the current one), -1 = no such job.
+--   batch_completed is 1 only for the one transition that finished the last item of a batch.
+
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then
+  return {-1, '', 0}
+end
+
+local allowed = false
+for status in string.gmatch(ARGV[1], '[^,]+') do
+  if status == current then
+    allowed = true
+    break
+  end
+end
+if not allowed then
+  return {0, current, 0}
+end
+
+local new = ARGV[2]
+if ARGV[7] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'delta', 'data', cjson.encode({text = ARGV[7]}))
+end
+redis.call('HSET', KEYS[1], 'status', new)
+if #ARGV > 7 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'status', 'data', ARGV[6])
+
+local terminal = ARGV[3] == '1'
+if terminal then
+  redis.call('HDEL', KEYS[1], 'partial_text')
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+
+local batch_completed = 0
+if KEYS[3] and current ~= new then
+  redis.call('HINCRBY', KEYS[3], 'n_' .. current, -1)
+  redis.call('HINCRBY', KEYS[3], 'n_' .. new, 1)
+  if terminal then
+    local done = redis.call('HINCRBY', KEYS[3], 'n_done', 1)
+    local total = tonumber(redis.call('HGET', KEYS[3], 'n_total') or '0')
+    if done == total then
+      batch_completed = 1
+    end
+  end
+end
+return {1, current, batch_completed}

@@ -1,0 +1,60 @@
+"""The worker process's long-lived objects, built once on first use (never at import)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import redis
+
+from worker.cancels import CancelWatch
+from worker.config import Settings
+from worker.gemini import GeminiClient
+from worker.limiter import LeaseKeeper, Limiter
+from worker.metrics import Accumulator, Metrics
+from worker.redisconn import connect
+from worker.runner import JobRunner
+from worker.store import JobStore
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Settings, Redis, store, limiter and Gemini client shared by a worker's threads."""
+
+    settings: Settings
+    redis: redis.Redis
+    store: JobStore
+    limiter: Limiter
+    gemini: GeminiClient
+    runner: JobRunner
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        """Wire the objects for ``settings``."""
+        client = connect(settings, max_connections=settings.worker_concurrency + 20)
+        store = JobStore(client, settings)
+        limiter = Limiter(client, settings)
+        gemini = GeminiClient(settings)
+        metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
+        runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
+                           cancels=CancelWatch(client), metrics=metrics)
+        return cls(settings, client, store, limiter, gemini, runner, metrics)
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def current_runtime() -> Runtime | None:
+    """This process's runtime if one was built (shutdown hooks must not build one)."""
+    return _runtime
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime, built from the environment on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime.build(Settings.from_env())
+        return _runtime

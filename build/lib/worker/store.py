@@ -1,0 +1,207 @@
+"""The job store: job records in Redis and every change of their state.
+
+A job is one hash (``keys.job``).  All status changes go through ``lua/transition.lua`` so the
+check of the current status and the write are atomic: a terminal record is written once, and a
+cancelled job cannot be moved back to ``running``.  Each change also appends an event to the
+job's stream (``keys.job_events``), which the SSE endpoint reads.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+
+from worker import keys
+from worker.config import Settings
+from worker.jobs import TERMINAL, JobRequest, JobStatus, now_ms
+
+#: Events kept per job stream (approximate MAXLEN); enough for a long streamed answer.
+EVENTS_MAXLEN = 2000
+#: Jobs read per round trip while listing with a status filter, and the most examined per page.
+LIST_CHUNK = 100
+LIST_MAX_EXAMINED = 2000
+
+NON_TERMINAL = tuple(s.value for s in JobStatus if not s.terminal)
+
+
+def load_script(client: redis.Redis, name: str) -> Any:
+    """Register ``lua/<name>.lua``; redis-py re-sends the source after a ``NOSCRIPT`` (Redis restarts)."""
+    source = resources.files("worker").joinpath("lua", f"{name}.lua").read_text()
+    return client.register_script(source)
+
+
+def new_id() -> str:
+    """A fresh, unguessable job or batch id."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Outcome of a status change."""
+
+    #: True when the job moved to the new status.
+    moved: bool
+    #: The status before (or the current one when refused; ``None`` if the job does not exist).
+    previous: str | None
+    #: True for the one change that finished the last item of the job's batch.
+    batch_completed: bool = False
+
+
+class JobStore:
+    """Reads and writes job records; the only code that changes a job's status.
+
+    ``client`` must decode responses to ``str`` (``worker.redisconn.connect``).
+    """
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.redis = client
+        self.settings = settings
+        self._transition = load_script(client, "transition")
+        self._partial = load_script(client, "partial")
+
+    # -- creating and reading ------------------------------------------------------------
+
+    def new_record(
+        self, tenant: str, request: JobRequest, *, job_id: str | None = None, batch_id: str | None = None
+    ) -> dict[str, str]:
+        """The hash fields of a new queued job (not yet written)."""
+        record = {
+            "id": job_id or new_id(),
+            "tenant": tenant,
+            "status": JobStatus.queued.value,
+            "priority": request.priority.value,
+            "model": request.model or self.settings.default_model,
+            "created_ms": str(now_ms()),
+            "attempts": "0",
+            "metadata": json.dumps(request.metadata),
+            "request": json.dumps(request.call_spec()),
+        }
+        if request.webhook_url:
+            record["webhook_url"] = request.webhook_url
+        if batch_id:
+            record["batch_id"] = batch_id
+        return record
+
+    def save_new(self, records: Iterable[dict[str, str]], pipe: Any | None = None) -> None:
+        """Write new job records and index them for their tenants, in one round trip."""
+        own = pipe is None
+        pipe = pipe if pipe is not None else self.redis.pipeline(transaction=False)
+        oldest = now_ms() - (self.settings.result_ttl + 86_400) * 1000
+        tenants: set[str] = set()
+        for record in records:
+            pipe.hset(keys.job(record["id"]), mapping=record)
+            event = {"event": "status", "data": _status_data(record["status"], record)}
+            pipe.xadd(keys.job_events(record["id"]), event, maxlen=EVENTS_MAXLEN)
+            pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
+            tenants.add(record["tenant"])
+        for tenant in tenants:
+            # Index entries outlive their records by a day at most: the index never grows without bound.
+            pipe.zremrangebyscore(keys.tenant_jobs(tenant), "-inf", oldest)
+        if own:
+            pipe.execute()
+
+    def delete(self, job_id: str, tenant: str) -> None:
+        """Remove a job that was never enqueued (its publish failed)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.job(job_id), keys.job_events(job_id))
+        pipe.zrem(keys.tenant_jobs(tenant), job_id)
+        pipe.execute()
+
+    def get(self, job_id: str) -> dict[str, str] | None:
+        """The job's hash, or ``None``."""
+        record = self.redis.hgetall(keys.job(job_id))
+        return record or None
+
+    def get_for_tenant(self, job_id: str, tenant: str) -> dict[str, str] | None:
+        """The job's hash if it exists and belongs to ``tenant``."""
+        record = self.get(job_id)
+        return record if record and record.get("tenant") == tenant else None
+
+    def status(self, job_id: str) -> str | None:
+        """The job's current status, or ``None`` if it is gone."""
+        return self.redis.hget(keys.job(job_id), "status")
+
+    def list_for_tenant(
+        self, tenant: str, *, status: str | None, limit: int, cursor: tuple[int, str] | None
+    ) -> tuple[list[dict[str, str]], tuple[int, str] | None]:
+        """The tenant's jobs, newest first, after ``cursor``; returns the page and the position of its last job."""
+        index = keys.tenant_jobs(tenant)
+        page: list[dict[str, str]] = []
+        examined = 0
+        while len(page) < limit and examined < LIST_MAX_EXAMINED:
+            top: int | str = cursor[0] if cursor else "+inf"
+            rows = [(m, int(s)) for m, s in self.redis.zrevrangebyscore(
+                index, top, "-inf", start=0, num=LIST_CHUNK + 1, withscores=True)]
+            if cursor:
+                # Same-millisecond members come in descending id order: skip those already returned.
+                rows = [(m, s) for m, s in rows if s < cursor[0] or m < cursor[1]]
+            if not rows:
+                return page, None
+            for job_id, score in rows:
+                examined += 1
+                cursor = (score, job_id)
+                record = self.get(job_id)
+                if record is None:
+                    self.redis.zrem(index, job_id)  # its record expired: drop the stale index entry
+                elif status is None or record["status"] == status:
+                    page.append(record)
+                    if len(page) == limit:
+                        break
+        return page, cursor
+
+    # -- changing state ------------------------------------------------------------------
+
+    def transition(
+        self,
+        record: dict[str, str],
+        to: JobStatus,
+        *,
+        allowed: Iterable[str],
+        fields: dict[str, str] | None = None,
+        delta: str = "",
+    ) -> Transition:
+        """Move the job to ``to`` if its current status is in ``allowed``; write ``fields`` with it.
+
+        ``delta`` is streamed text not yet written: it becomes the last delta event before the change.
+        """
+        job_id = record["id"]
+        job_keys = [keys.job(job_id), keys.job_events(job_id)]
+        if record.get("batch_id"):
+            job_keys.append(keys.batch(record["batch_id"]))
+        terminal = to in TERMINAL
+        flat: list[str] = []
+        for name, value in (fields or {}).items():
+            flat += [name, value]
+        code, previous, completed = self._transition(
+            keys=job_keys,
+            args=[",".join(allowed), to.value, int(terminal), self.settings.result_ttl, EVENTS_MAXLEN,
+                  _status_data(to.value, {**record, **(fields or {})}), delta, *flat],
+        )
+        return Transition(moved=code == 1, previous=previous or None, batch_completed=bool(completed))
+
+    def cancel(self, record: dict[str, str]) -> Transition:
+        """Cancel a job that has not finished."""
+        error = {"type": "cancelled", "message": "cancelled by the client"}
+        fields = {"finished_ms": str(now_ms()), "error": json.dumps(error)}
+        return self.transition(record, JobStatus.cancelled, allowed=NON_TERMINAL, fields=fields)
+
+    def append_partial(self, job_id: str, delta: str) -> str | None:
+        """Append streamed text while the job runs; returns its current status."""
+        data = json.dumps({"text": delta})
+        status = self._partial(keys=[keys.job(job_id), keys.job_events(job_id)], args=[delta, EVENTS_MAXLEN, data])
+        return status or None
+
+    def set_fields(self, job_id: str, fields: dict[str, str]) -> None:
+        """Write bookkeeping fields that do not change the status (webhook attempts, timings)."""
+        self.redis.hset(keys.job(job_id), mapping=fields)
+
+
+def _status_data(status: str, record: dict[str, str]) -> str:
+    """The data (JSON) of a status event in the job's stream."""
+    return json.dumps({"status": status, "attempts": int(record.get("attempts") or 0)})

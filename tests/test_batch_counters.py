@@ -1,18 +1,21 @@
-"""The batch counters kept by ``lua/transition.lua``, driven through the JobStore against the real Redis.
+"""The batch counters kept by ``lua/transition.lua``, driven through the JobStore against the real Redis,
+and a batch creation that fails half-way.
 
-No messages are published here: items are written and moved directly, as workers would move them.
+Except in the last test, no messages are published: items are written and moved directly, as workers would.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from procs import RedisServer
 
 from worker import keys
-from worker.batch_store import BatchStore
+from worker.batch_store import WRITE_CHUNK, BatchStore, NewItem
+from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.jobs import JobRequest, JobStatus, now_ms
 from worker.redisconn import connect
@@ -121,3 +124,33 @@ def test_items_moving_between_running_and_retrying_keep_the_counts_whole(
     batch = redis_server.client().hgetall(keys.batch(batch_id))
     assert {k: v for k, v in batch.items() if k.startswith("n_")} == {
         "n_total": "1", "n_queued": "0", "n_running": "1", "n_retrying": "0", "n_done": "0"}
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_creation_that_fails_half_way_leaves_nothing_behind(
+    stores: tuple[JobStore, BatchStore], redis_server: RedisServer, settings: Settings
+) -> None:
+    # Given a batch whose items stop coming after two full chunks were written and published
+    store, batches = stores
+    batch_id = new_id()
+    size = 2 * WRITE_CHUNK + 300
+    batch = batches.new_record(batch_id, "acme", total=size, priority="low", model=None, metadata={}, webhook_url=None)
+    made: list[str] = []
+
+    def items() -> Iterator[NewItem]:
+        for n in range(size):
+            if n == 2 * WRITE_CHUNK + 100:
+                raise OSError("the spool could not be read")
+            record = store.new_record("acme", JobRequest(prompt=f"half way {n}"), batch_id=batch_id)
+            made.append(record["id"])
+            yield None, record
+
+    # When the creation fails, then the error reaches the caller
+    with pytest.raises(OSError):
+        batches.create(create_celery(settings), batch, items())
+
+    # And nothing of the batch is left, though the session worker took some of its messages meanwhile
+    client = redis_server.client()
+    assert client.exists(keys.batch(batch_id), keys.batch_items(batch_id)) == 0
+    assert client.zscore(keys.tenant_batches("acme"), batch_id) is None
+    assert client.exists(*(keys.job(job_id) for job_id in made)) == 0

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 from helpers import Api, job_events, tag
-from procs import EmulatorProcess, RedisServer, wait_until
+from procs import EmulatorProcess, RedisServer, free_port, wait_until
 from test_metrics import scrape, value
 
 from web import create_app
+from worker.celery_app import create_celery
 from worker.config import Settings
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -222,17 +224,31 @@ def test_the_openapi_document_describes_the_batch_routes(api: Api) -> None:
 
 
 def test_items_are_counted_in_the_metrics_as_submitted_and_cancelled(api: Api, emu: EmulatorProcess) -> None:
+    # A model and priority no other test uses: other tests' increments may still be on their way to Redis.
     def submitted() -> float:
-        return value(scrape(api)[1], "gemq_jobs_submitted_total", priority="low", model="gemini-2.5-pro")
+        return value(scrape(api)[1], "gemq_jobs_submitted_total", priority="low", model="gemini-2.0-flash")
 
     def cancelled() -> float:
-        return value(scrape(api)[1], "gemq_jobs_total", status="cancelled", priority="low", model="gemini-2.5-pro")
+        return value(scrape(api)[1], "gemq_jobs_total", status="cancelled", priority="low", model="gemini-2.0-flash")
 
     before, cancelled_before = submitted(), cancelled()
     slow = tag()
     emu.fault(slow, "hang", hang_s=1, times=5)
     lines = [{"prompt": f"counted {n} {slow}"} for n in range(5)]
-    batch_id = submit_jsonl(api, lines, model="gemini-2.5-pro").get_json()["id"]
+    batch_id = submit_jsonl(api, lines, model="gemini-2.0-flash").get_json()["id"]
     assert api.post(f"/v1/batches/{batch_id}/cancel").status_code == 200
     wait_until(lambda: submitted() == before + 5 and cancelled() == cancelled_before + 5, timeout=10,
                what="the batch's items in the metrics")
+
+
+def test_an_unreachable_broker_is_503_and_leaves_nothing(settings: Settings, redis_server: RedisServer) -> None:
+    app = create_app(settings)
+    unreachable = create_celery(settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    app.extensions["gemq"] = dataclasses.replace(app.extensions["gemq"], celery=unreachable)
+    batches_before = sum(1 for _ in redis_server.client().scan_iter("gemq:batch:*", count=1000))
+
+    response = submit_jsonl(Api(app.test_client()), [{"prompt": f"lost {n}"} for n in range(5)])
+
+    assert response.status_code == 503
+    assert response.get_json()["error"]["type"] == "unavailable"
+    assert sum(1 for _ in redis_server.client().scan_iter("gemq:batch:*", count=1000)) == batches_before

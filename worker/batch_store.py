@@ -90,12 +90,14 @@ class BatchStore:
         pipe.zadd(index, {batch_id: int(batch["created_ms"])})
         pipe.zremrangebyscore(index, "-inf", now_ms() - (self.settings.result_ttl + 86_400) * 1000)
         pipe.execute()
+        chunk: list[NewItem] = []
         try:
             for chunk in _chunks(iter(items), WRITE_CHUNK):
                 self._write_chunk(celery, batch, chunk)
         except BaseException:
             log.warning("batch.create_failed", batch_id=batch_id)
-            self.delete(batch_id, batch["tenant"])
+            # The chunk being written may be in Redis without being in the items list yet.
+            self.delete(batch_id, batch["tenant"], also=[record["id"] for _, record in chunk])
             raise
         log.info("batch.submitted", batch_id=batch_id, tenant=batch["tenant"], items=batch["n_total"],
                  priority=batch["priority"])
@@ -118,14 +120,19 @@ class BatchStore:
             for (priority, model), count in Counter((r["priority"], r["model"]) for r in records).items():
                 self.metrics.job_submitted(priority, model, count)
 
-    def delete(self, batch_id: str, tenant: str) -> None:
-        """Remove a batch and its items (a creation that failed half-way)."""
+    def delete(self, batch_id: str, tenant: str, also: list[str] | None = None) -> None:
+        """Remove a batch, its items and the jobs ``also`` (a creation that failed half-way)."""
+        self._delete_jobs(also or [])
         for chunk in self.item_chunks(batch_id):
-            self.redis.delete(*(k for job_id, _ in chunk for k in (keys.job(job_id), keys.job_events(job_id))))
+            self._delete_jobs([job_id for job_id, _ in chunk])
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.batch(batch_id), keys.batch_items(batch_id))
         pipe.zrem(keys.tenant_batches(tenant), batch_id)
         pipe.execute()
+
+    def _delete_jobs(self, job_ids: list[str]) -> None:
+        if job_ids:
+            self.redis.delete(*(k for job_id in job_ids for k in (keys.job(job_id), keys.job_events(job_id))))
 
     # -- reading -------------------------------------------------------------------------
 

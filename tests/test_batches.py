@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
-from helpers import Api, job_events, tag
-from procs import EmulatorProcess, RedisServer, free_port, wait_until
+from helpers import TENANTS, Api, job_events, tag
+from procs import EmulatorProcess, RedisServer, WebProcess, free_port, wait_until
 from test_metrics import scrape, value
 
 from web import create_app
@@ -252,3 +254,16 @@ def test_an_unreachable_broker_is_503_and_leaves_nothing(settings: Settings, red
     assert response.status_code == 503
     assert response.get_json()["error"]["type"] == "unavailable"
     assert sum(1 for _ in redis_server.client().scan_iter("gemq:batch:*", count=1000)) == batches_before
+
+
+def test_gunicorn_reads_a_chunked_jsonl_body_as_a_stream(web_server: WebProcess, api: Api) -> None:
+    def body() -> Iterator[bytes]:  # no Content-Length: sent with chunked transfer encoding
+        for n in range(300):
+            yield (json.dumps({"prompt": f"chunked {n} {tag()}", "key": str(n)}) + "\n").encode()
+
+    response = httpx.post(f"{web_server.url}/v1/batches", content=body(), trust_env=False, timeout=30,
+                          headers={"Authorization": f"Bearer {TENANTS['acme']}", "Content-Type": "application/jsonl"})
+    assert response.status_code == 202, response.text
+    batch = batch_when(api, response.json()["id"], {"completed"})
+    assert batch["total"] == 300
+    assert [row["key"] for row in results(api, batch["id"])] == [str(n) for n in range(300)]

@@ -223,7 +223,9 @@ def test_the_token_charge_is_settled_to_what_gemini_counted(
     counted = job["result"]["usage"]["prompt_tokens"]
     estimate = len(prompt) // 4
     assert counted != estimate, "the emulator counts differently from the estimate"
-    assert int(iso.redis.hget(keys.limiter(MODEL, "state"), "tokens")) == counted
+    # Settlement rides on the slot's release, just after the job's final transition.
+    wait_until(lambda: int(iso.redis.hget(keys.limiter(MODEL, "state"), "tokens")) == counted, timeout=5,
+               what="the charge to be settled")
 
 
 def test_limits_endpoint_shows_limits_and_use(

@@ -115,3 +115,28 @@ def batch_when_counts(api: Api, batch_id: str, predicate: Callable[[dict[str, An
     """The batch once ``predicate`` holds for it."""
     return wait_until(lambda: (b := api.get(f"/v1/batches/{batch_id}").get_json()) and predicate(b) and b,
                       timeout=timeout, what=f"batch {batch_id} to reach the expected counts")
+
+
+def test_items_of_one_conversation_run_in_line_order_and_a_cancel_frees_the_conversation(
+    api: Api, emu: EmulatorProcess
+) -> None:
+    # Given a batch whose three lines share a conversation
+    conversation = f"conv-{tag()[6:-2]}"
+    lines = [{"prompt": f"turn {n} {tag()}", "conversation_id": conversation} for n in range(3)]
+    batch = batch_when(api, submit_jsonl(api, lines).get_json()["id"], {"completed"})
+    # Then they ran one after the other, in line order, each seeing the history before it
+    items = [api.job(row["id"]) for row in results(api, batch["id"])]
+    assert all(a["finished_at"] <= b["started_at"] for a, b in zip(items, items[1:], strict=False))
+    assert api.get(f"/v1/conversations/{conversation}").get_json()["job_ids"] == [i["id"] for i in items]
+
+    # Given another batch in that conversation whose first item hangs in Gemini
+    slow = tag()
+    emu.fault(slow, "hang", hang_s=6)
+    lines = [{"prompt": f"stuck {slow}", "conversation_id": conversation},
+             {"prompt": "next", "conversation_id": conversation}]
+    stuck = submit_jsonl(api, lines).get_json()["id"]
+    batch_when_counts(api, stuck, lambda b: b["counts"]["running"] == 1)
+    # When it is cancelled, then a new job of the conversation runs at once, not after the hang
+    assert api.post(f"/v1/batches/{stuck}/cancel").status_code == 200
+    after = api.submit(prompt=f"after the cancel {tag()}", conversation_id=conversation)
+    assert api.wait(after["id"], timeout=4)["status"] == "succeeded"

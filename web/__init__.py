@@ -8,14 +8,16 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, batches, errors, health, jobs, limits, metrics, webhooks
+from web import auth, batches, conversations, errors, events, health, jobs, limits, metrics, webhooks
 from web.context import WebContext
+from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
 from web.openapi import spec
 from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
 from worker.celery_app import create_celery
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.logs import configure_logging
 from worker.metrics import Accumulator, Metrics
@@ -25,6 +27,11 @@ from worker.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.web")
 
+#: Redis connections one web process uses for requests; a greenlet finding all busy waits for one.
+WEB_REDIS_CONNECTIONS = 100
+#: Seconds a request waits for a free Redis connection before it is answered 503.
+POOL_WAIT_S = 5.0
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app for ``settings`` (default: from the environment); connects lazily."""
@@ -32,10 +39,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("gemq")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    client = connect(settings)
+    client = connect(settings, max_connections=WEB_REDIS_CONNECTIONS, pool_wait=POOL_WAIT_S)
     store = JobStore(client, settings)
     webhook_events = WebhookEvents(client, settings)
     recorder = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
+    conversation_lines = Conversations(client, store, settings)
     app.extensions["gemq"] = WebContext(
         settings=settings,
         redis=client,
@@ -45,16 +53,27 @@ def create_app(settings: Settings | None = None) -> Flask:
         webhooks=webhook_events,
         submit_limits=SubmitLimiter(client, settings),
         idempotency=Idempotency(client),
-        batches=BatchStore(client, settings, store, webhook_events, recorder),
+        batches=BatchStore(client, settings, store, webhook_events, recorder, conversation_lines),
         metrics=recorder,
         metrics_registry=metrics.registry_for(client),
+        conversations=conversation_lines,
+        events=_event_feed(settings),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, batches.bp, limits.bp, webhooks.bp, metrics.bp):
+    for blueprint in (health.bp, jobs.bp, batches.bp, limits.bp, webhooks.bp, metrics.bp, events.bp,
+                      conversations.bp):
         app.register_blueprint(blueprint)
     spec.register(app)
     return app
+
+
+def _event_feed(settings: Settings) -> EventFeed:
+    """The SSE reader, with its own Redis pool: listeners block there, never in the requests' pool."""
+    listeners = connect(settings, max_connections=settings.sse_max_listeners + 10,
+                        socket_timeout=settings.sse_heartbeat + 10, pool_wait=POOL_WAIT_S)
+    return EventFeed(settings=settings, redis=listeners, store=JobStore(listeners, settings),
+                     slots=ListenerSlots(settings.sse_max_listeners))
 
 
 def create_served_app() -> Flask:

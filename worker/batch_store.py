@@ -24,6 +24,7 @@ from worker import keys
 from worker.batches import Batch, BatchStatus, result_line
 from worker.celery_app import publish_jobs
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.jobs import now_ms
 from worker.metrics import Metrics
 from worker.store import NON_TERMINAL, JobStore
@@ -37,7 +38,7 @@ WRITE_CHUNK = 1000
 READ_CHUNK = 500
 #: Fields of an item read for its results line, and to cancel it.
 RESULT_FIELDS = ("status", "result", "error")
-CANCEL_FIELDS = ("status", "attempts", "priority", "model")
+CANCEL_FIELDS = ("status", "attempts", "priority", "model", "tenant", "conversation_id", "conv_ticket")
 
 #: An item as stored in the items list: its job id and its key.
 Item = tuple[str, str | None]
@@ -54,12 +55,13 @@ class BatchStore:
     """Reads and writes batches; their items go through the :class:`JobStore` like any job."""
 
     def __init__(self, client: redis.Redis, settings: Settings, store: JobStore, webhooks: WebhookEvents,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, conversations: Conversations | None = None) -> None:
         self.redis = client
         self.settings = settings
         self.store = store
         self.webhooks = webhooks
         self.metrics = metrics
+        self.conversations = conversations
 
     # -- creating ------------------------------------------------------------------------
 
@@ -208,8 +210,8 @@ class BatchStore:
             for record, move in zip(records, moves, strict=True):
                 if move.moved and move.previous != "queued":
                     pipe.publish(keys.cancels_channel(), record["id"])
-                if move.moved and self.metrics:
-                    self.metrics.job_finished(record, "cancelled")
+                if move.moved:
+                    self._cancelled(record)
             pipe.execute()
             cancelled += sum(move.moved for move in moves)
             completed = completed or any(move.batch_completed for move in moves)
@@ -217,6 +219,13 @@ class BatchStore:
         if completed:
             self.finished(celery, batch_id, just_completed=True)
         return cancelled
+
+    def _cancelled(self, record: dict[str, str]) -> None:
+        """What a cancel does besides the change itself: count it, let the item's conversation move on."""
+        if self.metrics:
+            self.metrics.job_finished(record, "cancelled")
+        if self.conversations and record.get("conversation_id"):
+            self.conversations.settle({**record, "status": "cancelled"})
 
     def finished(self, celery: Celery, batch_id: str, *, just_completed: bool) -> None:
         """After an item of the batch ended: if the batch is finished, queue its webhook (once per batch).

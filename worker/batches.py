@@ -68,7 +68,7 @@ class Batch(BaseModel):
     #: ``done / total``, from 0 to 1.
     progress: float
     counts: BatchCounts
-    #: Tokens of the items that succeeded, summed as they finished.
+    #: Tokens Gemini counted for the items that succeeded, summed as they finished (cached answers add none).
     usage: Usage
     metadata: dict[str, str] = Field(default_factory=dict)
     webhook_url: str | None = None

@@ -19,8 +19,10 @@ from typing import Any
 
 import structlog
 
+from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
 from worker.config import Settings
+from worker.conversations import TURN_POLL_S, Conversations
 from worker.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.gemini import GeminiClient, Generation
 from worker.jobs import JobStatus, Priority, now_ms
@@ -61,6 +63,8 @@ class JobRunner:
         leases: LeaseKeeper | None = None,
         cancels: CancelWatch | None = None,
         metrics: Metrics | None = None,
+        conversations: Conversations | None = None,
+        cache: ResponseCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -71,6 +75,8 @@ class JobRunner:
         self.leases = leases
         self.cancels = cancels
         self.metrics = metrics or Metrics(Accumulator())
+        self.conversations = conversations
+        self.cache = cache
         self.sleep = sleep
         self.jitter = jitter
 
@@ -78,8 +84,12 @@ class JobRunner:
         """Take the job one step further: a call, a wait, a retry or its end."""
         record = self.store.get(job_id)
         if record is None or record["status"] not in NON_TERMINAL:
+            if record is not None and self.conversations:
+                self.conversations.settle(record)  # cancelled while queued, or its worker died after the end
             return Outcome(record=record)
-        request = json.loads(record["request"])
+        request = self._prepare(record)
+        if isinstance(request, Outcome):
+            return request
         model = current_model(record, request)
         admission = self._admit(record, model, request)
         if not isinstance(admission, Admission):
@@ -97,6 +107,18 @@ class JobRunner:
             if self.leases:
                 self.leases.drop(model, admission.call_id)
             self.limiter.release(model, admission, call.prompt_tokens)
+
+    def _prepare(self, record: dict[str, str]) -> dict[str, Any] | Outcome:
+        """The request to send, or an Outcome when the run ends before a call (cache hit, conversation line)."""
+        request: dict[str, Any] = json.loads(record["request"])
+        if self.cache and (cached := self.cache.get(record)) is not None:
+            return self._finish(record, JobStatus.succeeded, result=cached)
+        if self.conversations:
+            prepared = self.conversations.prepare(record, request)
+            if prepared is None:
+                return Outcome(requeue_in=TURN_POLL_S, record=record)  # not its turn: no attempt is counted
+            request = prepared
+        return request
 
     def _admit(self, record: dict[str, str], model: str, request: dict[str, Any]) -> Admission | Outcome:
         """Admission for one call; an Outcome when the run ends here instead.
@@ -130,7 +152,8 @@ class JobRunner:
     def _call(self, record: dict[str, str], request: dict[str, Any], call: Call) -> Outcome:
         model = call.model
         attempts = int(record.get("attempts") or 0) + 1
-        fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1)}
+        fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1),
+                  "partial_text": ""}  # each attempt streams the answer from its start
         if not record.get("started_ms"):
             fields["started_ms"] = str(now_ms())
         if record.get("wait_since_ms"):
@@ -147,6 +170,8 @@ class JobRunner:
             generation = self.gemini.generate(model, request, on_delta=writer)
         except JobCancelled:
             bound.info("job.cancelled_while_running")
+            if self.conversations:
+                self.conversations.settle(record)
             return Outcome(record=record)
         except RetryableError as exc:
             bound.info("job.attempt_failed", error_type=type(exc).__name__, status_code=exc.status_code)
@@ -208,10 +233,15 @@ class JobRunner:
         if not moved.moved:
             return Outcome(record=record)
         record.update(fields, status=status.value)
-        self.metrics.job_finished(record, status.value, result)
+        # A cached answer spent no Gemini tokens: count the job, not its (original) usage.
+        self.metrics.job_finished(record, status.value, None if (result or {}).get("cached") else result)
+        if self.conversations:
+            self.conversations.settle(record)
+        if self.cache and result is not None:
+            self.cache.put(record, result)
         log.info("job.finished", job_id=record["id"], tenant=record.get("tenant"), status=status.value,
                  model=record["model"], priority=record["priority"], attempts=int(record.get("attempts") or 0),
-                 error_type=(error or {}).get("type"), **durations(record))
+                 error_type=(error or {}).get("type"), cached=bool((result or {}).get("cached")), **durations(record))
         return Outcome(finished=status.value, batch_completed=moved.batch_completed, record=record)
 
     def _backoff(self, attempt: int) -> float:

@@ -3,7 +3,9 @@
 A job is one hash (``keys.job``).  All status changes go through ``lua/transition.lua`` so the
 check of the current status and the write are atomic: a terminal record is written once, and a
 cancelled job cannot be moved back to ``running``.  Each change also appends an event to the
-job's stream (``keys.job_events``), which the SSE endpoint reads.
+job's stream (``keys.job_events``), which the SSE endpoint reads.  A job of a conversation takes
+its place in the conversation's line when it is saved (``lua/conv_ticket.lua``, see
+``worker.conversations``), so jobs saved together keep their order.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class JobStore:
         self.settings = settings
         self._transition = load_script(client, "transition")
         self._partial = load_script(client, "partial")
+        self._ticket = load_script(client, "conv_ticket")
 
     # -- creating and reading ------------------------------------------------------------
 
@@ -86,6 +89,10 @@ class JobStore:
             record["webhook_url"] = request.webhook_url
         if batch_id:
             record["batch_id"] = batch_id
+        if request.conversation_id:
+            record["conversation_id"] = request.conversation_id
+        if request.cache:
+            record["cache"] = "1"
         return record
 
     def save_new(
@@ -109,11 +116,19 @@ class JobStore:
             if index:
                 pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
                 tenants.add(record["tenant"])
+            if record.get("conversation_id"):
+                self._take_ticket(record, pipe)
         for tenant in tenants:
             # Index entries outlive their records by a day at most: the index never grows without bound.
             pipe.zremrangebyscore(keys.tenant_jobs(tenant), "-inf", oldest)
         if own:
             pipe.execute()
+
+    def _take_ticket(self, record: dict[str, str], pipe: Any) -> None:
+        """Queue the job in its conversation's line, in the order jobs are saved (``lua/conv_ticket.lua``)."""
+        line = keys.conversation_line(record["tenant"], record["conversation_id"])
+        self._ticket(keys=[*line, keys.job(record["id"])], args=[record["id"], self.settings.conversation_ttl],
+                     client=pipe)
 
     def delete(self, job_id: str, tenant: str) -> None:
         """Remove a job that was never enqueued (its publish failed)."""
@@ -233,10 +248,14 @@ def _cancel_fields() -> dict[str, str]:
 
 
 def _usage_of(result: str | None) -> str:
-    """``"prompt,output,total"`` tokens of a result (JSON), for the batch's sums; ``""`` without one."""
-    if not result:
+    """``"prompt,output,total"`` tokens of a result (JSON), for the batch's sums; ``""`` without one.
+
+    A cached answer adds nothing: no tokens were spent on it.
+    """
+    answer = json.loads(result) if result else {}
+    if not answer or answer.get("cached"):
         return ""
-    usage = json.loads(result).get("usage") or {}
+    usage = answer.get("usage") or {}
     return ",".join(str(int(usage.get(k) or 0)) for k in ("prompt_tokens", "output_tokens", "total_tokens"))
 
 

@@ -154,3 +154,16 @@ def test_a_creation_that_fails_half_way_leaves_nothing_behind(
     assert client.exists(keys.batch(batch_id), keys.batch_items(batch_id)) == 0
     assert client.zscore(keys.tenant_batches("acme"), batch_id) is None
     assert client.exists(*(keys.job(job_id) for job_id in made)) == 0
+
+
+def test_a_cached_answer_adds_no_tokens_to_the_batch(
+    stores: tuple[JobStore, BatchStore], redis_server: RedisServer
+) -> None:
+    store, _ = stores
+    batch_id, items = make_batch(stores, 2)
+    run_item(store, items[0], 10)
+    cached = {"text": "t", "cached": True, "usage": {"prompt_tokens": 7, "output_tokens": 7, "total_tokens": 14}}
+    assert store.transition(items[1], JobStatus.succeeded, allowed=("queued",),
+                            fields={"finished_ms": str(now_ms()), "result": json.dumps(cached)}).batch_completed
+    batch = redis_server.client().hgetall(keys.batch(batch_id))
+    assert (batch["tokens_prompt"], batch["tokens_total"], batch["n_succeeded"]) == ("10", "30", "2")

@@ -11,7 +11,6 @@ from typing import Any
 import redis
 import structlog
 from celery.signals import setup_logging, worker_ready, worker_shutdown
-from kombu.asynchronous import get_event_loop
 
 from worker import keys
 from worker.config import Settings
@@ -22,8 +21,6 @@ log = structlog.get_logger("gemq.worker")
 
 #: Seconds between heartbeats.
 HEARTBEAT_S = 5.0
-#: Seconds between wake-ups of the worker's event loop (see ``_refill_promptly``).
-REFILL_TICK_S = 0.05
 
 _stop = threading.Event()
 
@@ -45,7 +42,6 @@ def _ready(sender: Any = None, **_: Any) -> None:
         )
     name = getattr(sender, "hostname", None) or socket.gethostname()
     threading.Thread(target=_heartbeat, args=(settings, name), name="gemq-heartbeat", daemon=True).start()
-    _refill_promptly(sender)
     app = getattr(sender, "app", None)
     consumed = set(app.amqp.queues.consume_from) if app is not None else set()
     if keys.WEBHOOK_QUEUE in consumed:
@@ -55,25 +51,6 @@ def _ready(sender: Any = None, **_: Any) -> None:
         from worker.runtime import get_runtime
 
         get_runtime()
-
-
-def _refill_promptly(consumer: Any) -> None:
-    """Wake the worker's event loop every 50 ms so a freed thread gets its next message at once.
-
-    With ``worker_disable_prefetch`` the consumer fetches only while a pool slot is free, and it
-    re-checks on each turn of its event loop.  A thread that finishes a task frees its slot from
-    the thread itself, which does not wake the loop, so the loop noticed only at its next poll
-    timeout (up to 1 s): at concurrency 200 with 2 s calls that idle time cost about 15% of the
-    throughput (bench/latency_hiding.py).  A repeating timer bounds the wait to 50 ms; waking the
-    loop from the task would race the slot's release, which Celery does after the task returns.
-    """
-    hub = getattr(getattr(consumer, "controller", None), "hub", None) or get_event_loop()
-    if hub is not None:
-        hub.call_repeatedly(REFILL_TICK_S, _nothing)
-
-
-def _nothing() -> None:
-    """A timer callback whose only effect is waking the event loop."""
 
 
 def _start_webhook_mover(app: Any) -> None:

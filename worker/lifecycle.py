@@ -1,5 +1,5 @@
-"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, loud notice of the emulator, and
-the webhook mover in workers that consume the ``webhooks`` queue."""
+"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, loud notice of the emulator, the
+reaper in workers that consume job queues, and the webhook mover in workers that consume ``webhooks``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ def _ready(sender: Any = None, **_: Any) -> None:
     threading.Thread(target=_heartbeat, args=(settings, name), name="gemq-heartbeat", daemon=True).start()
     _refill_promptly(sender)
     app = getattr(sender, "app", None)
+    if app is not None and set(keys.JOB_QUEUES.values()) & set(app.amqp.queues.consume_from):
+        _start_reaper(app, name)
     if app is not None and keys.WEBHOOK_QUEUE in app.amqp.queues.consume_from:
         _start_webhook_mover(app)
 
@@ -68,6 +70,15 @@ def _refill_promptly(consumer: Any) -> None:
 
 def _nothing() -> None:
     """A timer callback whose only effect is waking the event loop."""
+
+
+def _start_reaper(app: Any, name: str) -> None:
+    """Re-publish unfinished jobs whose message was lost (a thread; see ``worker.reaper``)."""
+    from worker.reaper import Reaper
+    from worker.runtime import get_runtime
+
+    runtime = get_runtime()
+    Reaper(runtime.redis, runtime.settings, app, name=name, stop=_stop).start()
 
 
 def _start_webhook_mover(app: Any) -> None:

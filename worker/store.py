@@ -99,6 +99,7 @@ class JobStore:
             event = {"event": "status", "data": _status_data(record["status"], record)}
             pipe.xadd(keys.job_events(record["id"]), event, maxlen=EVENTS_MAXLEN)
             pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
+            pipe.zadd(keys.active(), {record["id"]: int(record["created_ms"])})
             tenants.add(record["tenant"])
         for tenant in tenants:
             # Index entries outlive their records by a day at most: the index never grows without bound.
@@ -111,6 +112,7 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.job(job_id), keys.job_events(job_id))
         pipe.zrem(keys.tenant_jobs(tenant), job_id)
+        pipe.zrem(keys.active(), job_id)
         pipe.execute()
 
     def get(self, job_id: str) -> dict[str, str] | None:
@@ -171,7 +173,7 @@ class JobStore:
         ``delta`` is streamed text not yet written: it becomes the last delta event before the change.
         """
         job_id = record["id"]
-        job_keys = [keys.job(job_id), keys.job_events(job_id)]
+        job_keys = [keys.job(job_id), keys.job_events(job_id), keys.active()]
         if record.get("batch_id"):
             job_keys.append(keys.batch(record["batch_id"]))
         terminal = to in TERMINAL
@@ -196,6 +198,11 @@ class JobStore:
         data = json.dumps({"text": delta})
         status = self._partial(keys=[keys.job(job_id), keys.job_events(job_id)], args=[delta, EVENTS_MAXLEN, data])
         return status or None
+
+    def touch(self, job_id: str, *, due_in: float = 0.0) -> None:
+        """Mark an unfinished job as alive until ``due_in`` s from now (its countdown), for the reaper."""
+        # XX: a job that finished meanwhile has left the index and must not come back.
+        self.redis.zadd(keys.active(), {job_id: now_ms() + int(due_in * 1000)}, xx=True)
 
     def set_fields(self, job_id: str, fields: dict[str, str]) -> None:
         """Write bookkeeping fields that do not change the status (webhook attempts, timings)."""

@@ -15,6 +15,8 @@ def run_job(self: Task, job_id: str) -> None:
     runtime = get_runtime()
     outcome = runtime.runner.run(job_id)
     if outcome.requeue_in is not None and outcome.record is not None:
+        # A long wait is activity, not silence: the reaper must not take the job for lost meanwhile.
+        runtime.store.touch(job_id, due_in=outcome.requeue_in)
         publish_job(self.app, job_id, outcome.record["priority"], countdown=outcome.requeue_in)
     elif outcome.record is not None and outcome.record.get("webhook_url"):
         # Also when this run did not finish the job: a message redelivered after a worker died between

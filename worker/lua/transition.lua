@@ -2,7 +2,9 @@
 --
 -- KEYS[1]  job hash                 (gemq:job:{id})
 -- KEYS[2]  job event stream         (gemq:job:{id}:events)
--- KEYS[3]  batch hash, optional     (gemq:batch:{id}); counters n_<status> and n_done are kept
+-- KEYS[3]  active jobs index        (gemq:active): the job is scored with Redis's clock on a non-terminal
+--          status and removed on a terminal one, so the reaper sees when it last moved
+-- KEYS[4]  batch hash, optional     (gemq:batch:{id}); counters n_<status> and n_done are kept
 -- ARGV[1]  allowed current statuses, comma-separated, e.g. "queued,retrying"
 -- ARGV[2]  new status
 -- ARGV[3]  1 if the new status is terminal, else 0
@@ -44,19 +46,24 @@ end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'status', 'data', ARGV[6])
 
 local terminal = ARGV[3] == '1'
+local job_id = redis.call('HGET', KEYS[1], 'id')
 if terminal then
   redis.call('HDEL', KEYS[1], 'partial_text')
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], job_id)
+else
+  local now = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], now[1] * 1000 + math.floor(now[2] / 1000), job_id)
 end
 
 local batch_completed = 0
-if KEYS[3] and current ~= new then
-  redis.call('HINCRBY', KEYS[3], 'n_' .. current, -1)
-  redis.call('HINCRBY', KEYS[3], 'n_' .. new, 1)
+if KEYS[4] and current ~= new then
+  redis.call('HINCRBY', KEYS[4], 'n_' .. current, -1)
+  redis.call('HINCRBY', KEYS[4], 'n_' .. new, 1)
   if terminal then
-    local done = redis.call('HINCRBY', KEYS[3], 'n_done', 1)
-    local total = tonumber(redis.call('HGET', KEYS[3], 'n_total') or '0')
+    local done = redis.call('HINCRBY', KEYS[4], 'n_done', 1)
+    local total = tonumber(redis.call('HGET', KEYS[4], 'n_total') or '0')
     if done == total then
       batch_completed = 1
     end

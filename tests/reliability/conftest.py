@@ -19,5 +19,7 @@ def stack(base_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     """A private redis-server (AOF, ``appendfsync everysec``) and the API on it; killed when the test ends."""
     server = RedisServer(tmp_path / "redis", appendonly=True).start()
     env = {**base_env, "REDIS_URL": server.url, "GEMQ_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
-    yield Stack(server, env, Api(create_app(Settings.from_env(env)).test_client()))
+    app = create_app(Settings.from_env(env))
+    yield Stack(server, env, Api(app.test_client()))
+    app.extensions["gemq"].metrics.sink.close()
     server.kill()

@@ -8,10 +8,9 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs, limits, metrics, webhooks
+from web import auth, errors, health, jobs, limits, metrics, openapi, webhooks
 from web.context import WebContext
 from web.idempotency import Idempotency
-from web.openapi import spec
 from web.submit_limits import SubmitLimiter
 from worker.celery_app import create_celery
 from worker.config import Settings
@@ -48,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register_error_handlers(app)
     for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, metrics.bp):
         app.register_blueprint(blueprint)
-    spec.register(app)
+    openapi.register(app)
     return app
 
 

@@ -59,13 +59,14 @@ class Stack:
         self.web = self.web or web
         return web
 
-    def start_worker(self, name: str, *, concurrency: int, app: str = "worker.celery_app",
-                     env: dict[str, str] | None = None, wait: bool = True) -> WorkerProcess:
-        """A Celery worker process."""
+    def start_worker(self, name: str, *, concurrency: int | None, app: str = "worker.celery_app",
+                     env: dict[str, str] | None = None, wait: bool = True, pool: str | None = "threads"
+                     ) -> WorkerProcess:
+        """A Celery worker process (``pool``/``concurrency`` None: the app's own defaults)."""
         # A bare Celery app (the baselines) consumes Celery's default queue, not gemq's job queues.
         queues = None if app == "worker.celery_app" else "celery"
         worker = WorkerProcess({**self.env, **(env or {})}, self.workdir / f"worker-{name}.log", name=name,
-                               concurrency=concurrency, app=app, queues=queues)
+                               concurrency=concurrency, app=app, queues=queues, pool=pool)
         self.workers.append(worker.start(wait=wait))
         return worker
 

@@ -1,7 +1,8 @@
 """A bare Celery app with one no-op task: the raw-Celery baseline of bench/throughput.py.
 
-Default Celery settings except the pool (threads, like gemq's worker) and ignored results.  The
-task INCRs one Redis counter so the benchmark can see when the last one has run.
+Celery's defaults and ignored results; ``BENCH_POOL=threads`` switches to the threads pool (gemq's
+worker's) for a second baseline.  The task INCRs one Redis counter so the benchmark can see when
+the last one has run.
 """
 
 from __future__ import annotations
@@ -11,8 +12,20 @@ import os
 import redis
 from celery import Celery
 
-app = Celery("noop", broker=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), set_as_current=False)
-app.conf.update(task_ignore_result=True, worker_pool="threads", worker_hijack_root_logger=False)
+#: The counter the no-op task increments.
+DONE_KEY = "bench:noop:done"
+
+
+def make_app(url: str) -> Celery:
+    """The baseline app on broker ``url`` (the benchmark publishes through its own instance)."""
+    celery = Celery("noop", broker=url, set_as_current=False)
+    celery.conf.update(task_ignore_result=True, worker_hijack_root_logger=False)
+    if os.environ.get("BENCH_POOL") == "threads":
+        celery.conf.update(worker_pool="threads")
+    return celery
+
+
+app = make_app(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 _client: redis.Redis | None = None
 
 
@@ -22,4 +35,4 @@ def noop() -> None:
     global _client
     if _client is None:
         _client = redis.Redis.from_url(app.conf.broker_url)
-    _client.incr("bench:noop:done")
+    _client.incr(DONE_KEY)

@@ -142,10 +142,11 @@ class EmulatorProcess:
 class WorkerProcess:
     """A real Celery worker (``celery -A worker.celery_app worker``) in its own process group."""
 
-    def __init__(self, env: Mapping[str, str], logfile: Path, *, name: str, concurrency: int = 8,
-                 queues: str | None = None, app: str = "worker.celery_app") -> None:
+    def __init__(self, env: Mapping[str, str], logfile: Path, *, name: str, concurrency: int | None = 8,
+                 queues: str | None = None, app: str = "worker.celery_app", pool: str | None = "threads") -> None:
         self.env = dict(env)
         self.app = app
+        self.pool = pool
         self.logfile = logfile
         self.name = name
         self.concurrency = concurrency
@@ -154,9 +155,11 @@ class WorkerProcess:
 
     def start(self, wait: bool = True) -> WorkerProcess:
         """Start; with ``wait``, return once it sent its first heartbeat."""
-        args = [str(BIN / "celery"), "-A", self.app, "worker", "--pool", "threads",
-                "--concurrency", str(self.concurrency), "--hostname", f"{self.name}@%h", "--loglevel", "INFO",
+        args = [str(BIN / "celery"), "-A", self.app, "worker", "--hostname", f"{self.name}@%h", "--loglevel", "INFO",
                 "--without-mingle", "--without-gossip", "--queues", self.queues]
+        # None leaves the choice to the app's configuration (Celery's own defaults for a bare app).
+        args += ["--pool", self.pool] if self.pool else []
+        args += ["--concurrency", str(self.concurrency)] if self.concurrency else []
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, errors, health, jobs, limits, metrics, openapi, webhooks
+from web import auth, conversations, errors, events, health, jobs, limits, metrics, openapi, webhooks
 from web.context import WebContext
+from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.celery_app import create_celery
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.logs import configure_logging
 from worker.metrics import Accumulator, Metrics
@@ -23,6 +25,11 @@ from worker.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.web")
 
+#: Redis connections one web process uses for requests; a greenlet finding all busy waits for one.
+WEB_REDIS_CONNECTIONS = 100
+#: Seconds a request waits for a free Redis connection before it is answered 503.
+POOL_WAIT_S = 5.0
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app for ``settings`` (default: from the environment); connects lazily."""
@@ -30,11 +37,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("gemq")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    client = connect(settings)
+    client = connect(settings, max_connections=WEB_REDIS_CONNECTIONS, pool_wait=POOL_WAIT_S)
+    store = JobStore(client, settings)
     app.extensions["gemq"] = WebContext(
         settings=settings,
         redis=client,
-        store=JobStore(client, settings),
+        store=store,
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
         webhooks=WebhookEvents(client, settings),
@@ -42,13 +50,23 @@ def create_app(settings: Settings | None = None) -> Flask:
         idempotency=Idempotency(client),
         metrics=Metrics(Accumulator(client, interval=settings.metrics_flush_interval)),
         metrics_registry=metrics.registry_for(client),
+        conversations=Conversations(client, store, settings),
+        events=_event_feed(settings),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, metrics.bp):
+    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, metrics.bp, events.bp, conversations.bp):
         app.register_blueprint(blueprint)
     openapi.register(app)
     return app
+
+
+def _event_feed(settings: Settings) -> EventFeed:
+    """The SSE reader, with its own Redis pool: listeners block there, never in the requests' pool."""
+    listeners = connect(settings, max_connections=settings.sse_max_listeners + 10,
+                        socket_timeout=settings.sse_heartbeat + 10, pool_wait=POOL_WAIT_S)
+    return EventFeed(settings=settings, redis=listeners, store=JobStore(listeners, settings),
+                     slots=ListenerSlots(settings.sse_max_listeners))
 
 
 def create_served_app() -> Flask:

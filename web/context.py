@@ -10,9 +10,11 @@ from celery import Celery
 from flask import current_app
 from prometheus_client import CollectorRegistry
 
+from web.feed import EventFeed
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.metrics import Metrics
 from worker.store import JobStore
@@ -28,6 +30,8 @@ class WebContext:
     store: JobStore
     limiter: Limiter
     celery: Celery
+    conversations: Conversations
+    events: EventFeed
     webhooks: WebhookEvents
     submit_limits: SubmitLimiter
     idempotency: Idempotency

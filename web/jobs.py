@@ -147,6 +147,7 @@ def cancel_job(job_id: str) -> Response:
         raise ApiError(409, f"the job is already {outcome.previous}")
     announce_cancel(ctx().redis, job_id)
     ctx().metrics.job_finished(record, "cancelled")
+    ctx().conversations.settle({**record, "status": "cancelled"})  # the next job of its conversation may start
     log.info("job.cancelled", job_id=job_id, tenant=g.tenant, model=record["model"], priority=record["priority"],
              previous=outcome.previous)
     if record.get("webhook_url"):

@@ -112,6 +112,12 @@ class Settings:
     #: Conversation history TTL (refreshed on use) and bound on turns kept.
     conversation_ttl: int = 7 * 24 * 3600
     conversation_max_turns: int = 50
+    #: Seconds between heartbeat comments on an idle event stream (also its Redis BLOCK timeout).
+    sse_heartbeat: float = 15.0
+    #: Longest an event stream stays open (the client reconnects with ``Last-Event-ID``).
+    sse_max_duration: float = 1800.0
+    #: Event-stream listeners one web process holds at once; more are refused with 503.
+    sse_max_listeners: int = 1000
     log_level: str = "INFO"
     log_json: bool = True
     #: Seconds between a process's flushes of its metric increments to Redis.
@@ -178,6 +184,9 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
         "GEMQ_CACHE_TTL": ("cache_ttl", int),
         "GEMQ_CONVERSATION_TTL": ("conversation_ttl", int),
         "GEMQ_CONVERSATION_MAX_TURNS": ("conversation_max_turns", int),
+        "GEMQ_SSE_HEARTBEAT": ("sse_heartbeat", float),
+        "GEMQ_SSE_MAX_DURATION": ("sse_max_duration", float),
+        "GEMQ_SSE_MAX_LISTENERS": ("sse_max_listeners", int),
         "GEMQ_LOG_LEVEL": ("log_level", str),
         "GEMQ_METRICS_FLUSH_INTERVAL": ("metrics_flush_interval", float),
     }

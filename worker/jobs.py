@@ -40,6 +40,8 @@ ModelName = Annotated[str, StringConstraints(pattern=MODEL_PATTERN)]
 StopSequence = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STOP_SEQUENCE_CHARS)]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS)]
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
+#: Conversation ids (tenant-scoped; they become part of Redis keys).
+CONVERSATION_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class JobStatus(StrEnum):
@@ -152,11 +154,18 @@ class JobRequest(StrictModel):
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=MAX_METADATA_KEYS)
     #: Models tried in order when the model stays rate limited or unavailable past the retry budget.
     fallback_models: list[ModelName] = Field(default_factory=list, max_length=MAX_FALLBACK_MODELS)
+    #: Continue this conversation: the model sees its history, and the exchange is added when the job succeeds.
+    conversation_id: str | None = Field(default=None, pattern=CONVERSATION_PATTERN)
+    #: Answer from the response cache when an identical request succeeded before (not with a conversation).
+    cache: bool = False
 
     @model_validator(mode="after")
     def _one_input(self) -> JobRequest:
         if (self.prompt is None) == (self.contents is None):
             raise ValueError("give exactly one of 'prompt' and 'contents'")
+        if self.cache and self.conversation_id:
+            # The history changes with every exchange, so the same request means something new each time.
+            raise ValueError("'cache' cannot be used with 'conversation_id'")
         if self.text_chars() > MAX_PROMPT_CHARS:
             raise ValueError(f"the request's text is longer than {MAX_PROMPT_CHARS} characters")
         return self
@@ -212,6 +221,8 @@ class JobResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     #: Milliseconds from the call to the first streamed token.
     time_to_first_token_ms: int | None = None
+    #: True when the answer came from the response cache (no Gemini call was made).
+    cached: bool = False
 
 
 class ErrorInfo(BaseModel):
@@ -267,6 +278,7 @@ class Job(BaseModel):
     finished_at: str | None = None
     attempts: int = 0
     batch_id: str | None = None
+    conversation_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     webhook_url: str | None = None
     result: JobResult | None = None
@@ -291,6 +303,7 @@ class Job(BaseModel):
             finished_at=iso_ms(int(record["finished_ms"])) if record.get("finished_ms") else None,
             attempts=int(record.get("attempts") or 0),
             batch_id=record.get("batch_id") or None,
+            conversation_id=record.get("conversation_id") or None,
             metadata=json.loads(record.get("metadata") or "{}"),
             webhook_url=record.get("webhook_url") or None,
             result=_json_or_none(record.get("result")),

@@ -30,8 +30,10 @@ key                                         type      what / lifetime
 ``gemq:lim:{model}:waiting``                zset      jobs waiting for capacity, score = rank (priority, time)
 ``gemq:lim:{model}:waitexp``                zset      same members, score = when the waiting entry lapses
 ``gemq:lim:models``                         set       models the limiter has seen (``GET /v1/limits``)
-``gemq:conv:{t}:{id}``                      list      conversation turns (JSON); EXPIRE refreshed on use
+``gemq:conv:{t}:{id}``                      list      conversation history, one JSON exchange (a job's turns
+                                                      and the answer) per item; EXPIRE refreshed on use
 ``gemq:conv:{t}:{id}:next`` / ``:turn``     string    ticket dispenser / ticket now served (ordering)
+``gemq:conv:{t}:{id}:holders``              hash      ticket -> job id, for tickets not yet served
 ``gemq:cache:{t}:{sha}``                    string    cached successful result; EXPIRE cache TTL
 ``gemq:webhook:{event id}``                 hash      one webhook event: tenant, url, type, signed body,
                                                       state, attempts (JSON), next attempt index, lease;
@@ -136,8 +138,14 @@ def conversation(tenant: str, conversation_id: str) -> str:
 
 
 def conversation_part(tenant: str, conversation_id: str, part: str) -> str:
-    """A conversation's ordering counters (``next``, ``turn``)."""
+    """A conversation's ordering state (``next``, ``turn``, ``holders``)."""
     return f"{PREFIX}conv:{tenant}:{conversation_id}:{part}"
+
+
+def conversation_line(tenant: str, conversation_id: str) -> list[str]:
+    """All of a conversation's keys, in the order its Lua scripts take them: history, next, turn, holders."""
+    parts = [conversation_part(tenant, conversation_id, part) for part in ("next", "turn", "holders")]
+    return [conversation(tenant, conversation_id), *parts]
 
 
 def cache(tenant: str, request_hash: str) -> str:

@@ -47,10 +47,15 @@ def _ready(sender: Any = None, **_: Any) -> None:
     threading.Thread(target=_heartbeat, args=(settings, name), name="gemq-heartbeat", daemon=True).start()
     _refill_promptly(sender)
     app = getattr(sender, "app", None)
-    if app is not None and set(keys.JOB_QUEUES.values()) & set(app.amqp.queues.consume_from):
-        _start_reaper(app, name)
-    if app is not None and keys.WEBHOOK_QUEUE in app.amqp.queues.consume_from:
+    consumed = set(app.amqp.queues.consume_from) if app is not None else set()
+    if keys.WEBHOOK_QUEUE in consumed:
         _start_webhook_mover(app)
+    if consumed & set(keys.JOB_QUEUES.values()):
+        # Build the Redis pools and the Gemini client now, not during the first job (~0.3 s).
+        from worker.runtime import get_runtime
+
+        get_runtime()
+        _start_reaper(app, name)
 
 
 def _refill_promptly(consumer: Any) -> None:

@@ -19,14 +19,17 @@ from typing import Any
 
 import structlog
 
+from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
 from worker.config import Settings
+from worker.conversations import TURN_POLL_S, Conversations
 from worker.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.gemini import GeminiClient, Generation
 from worker.jobs import JobStatus, Priority, now_ms
 from worker.limiter import Admission, LeaseKeeper, Limiter, estimate_tokens
 from worker.metrics import Accumulator, Metrics
 from worker.store import NON_TERMINAL, JobStore
+from worker.stream import StreamWriter
 
 log = structlog.get_logger("gemq.runner")
 
@@ -61,6 +64,8 @@ class JobRunner:
         leases: LeaseKeeper | None = None,
         cancels: CancelWatch | None = None,
         metrics: Metrics | None = None,
+        conversations: Conversations | None = None,
+        cache: ResponseCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -71,6 +76,8 @@ class JobRunner:
         self.leases = leases
         self.cancels = cancels
         self.metrics = metrics or Metrics(Accumulator())
+        self.conversations = conversations
+        self.cache = cache
         self.sleep = sleep
         self.jitter = jitter
 
@@ -78,8 +85,12 @@ class JobRunner:
         """Take the job one step further: a call, a wait, a retry or its end."""
         record = self.store.get(job_id)
         if record is None or record["status"] not in NON_TERMINAL:
+            if record is not None and self.conversations:
+                self.conversations.settle(record)  # cancelled while queued, or its worker died after the end
             return Outcome(record=record)
-        request = json.loads(record["request"])
+        request = self._prepare(record)
+        if isinstance(request, Outcome):
+            return request
         model = current_model(record, request)
         admission = self._admit(record, model, request)
         if not isinstance(admission, Admission):
@@ -97,6 +108,18 @@ class JobRunner:
             if self.leases:
                 self.leases.drop(model, admission.call_id)
             self.limiter.release(model, admission, call.prompt_tokens)
+
+    def _prepare(self, record: dict[str, str]) -> dict[str, Any] | Outcome:
+        """The request to send, or an Outcome when the run ends before a call (cache hit, conversation line)."""
+        request: dict[str, Any] = json.loads(record["request"])
+        if self.cache and (cached := self.cache.get(record)) is not None:
+            return self._finish(record, JobStatus.succeeded, result=cached)
+        if self.conversations:
+            prepared = self.conversations.prepare(record, request)
+            if prepared is None:
+                return Outcome(requeue_in=TURN_POLL_S, record=record)  # not its turn: no attempt is counted
+            request = prepared
+        return request
 
     def _admit(self, record: dict[str, str], model: str, request: dict[str, Any]) -> Admission | Outcome:
         """Admission for one call; an Outcome when the run ends here instead.
@@ -130,7 +153,8 @@ class JobRunner:
     def _call(self, record: dict[str, str], request: dict[str, Any], call: Call) -> Outcome:
         model = call.model
         attempts = int(record.get("attempts") or 0) + 1
-        fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1)}
+        fields = {"attempts": str(attempts), "model_attempts": str(int(record.get("model_attempts") or 0) + 1),
+                  "partial_text": ""}  # each attempt streams the answer from its start
         if not record.get("started_ms"):
             fields["started_ms"] = str(now_ms())
         if record.get("wait_since_ms"):
@@ -147,6 +171,8 @@ class JobRunner:
             generation = self.gemini.generate(model, request, on_delta=writer)
         except JobCancelled:
             bound.info("job.cancelled_while_running")
+            if self.conversations:
+                self.conversations.settle(record)
             return Outcome(record=record)
         except RetryableError as exc:
             bound.info("job.attempt_failed", error_type=type(exc).__name__, status_code=exc.status_code)
@@ -208,10 +234,15 @@ class JobRunner:
         if not moved.moved:
             return Outcome(record=record)
         record.update(fields, status=status.value)
-        self.metrics.job_finished(record, status.value, result)
+        # A cached answer spent no Gemini tokens: count the job, not its (original) usage.
+        self.metrics.job_finished(record, status.value, None if (result or {}).get("cached") else result)
+        if self.conversations:
+            self.conversations.settle(record)
+        if self.cache and result is not None:
+            self.cache.put(record, result)
         log.info("job.finished", job_id=record["id"], tenant=record.get("tenant"), status=status.value,
                  model=record["model"], priority=record["priority"], attempts=int(record.get("attempts") or 0),
-                 error_type=(error or {}).get("type"), **durations(record))
+                 error_type=(error or {}).get("type"), cached=bool((result or {}).get("cached")), **durations(record))
         return Outcome(finished=status.value, batch_completed=moved.batch_completed, record=record)
 
     def _backoff(self, attempt: int) -> float:
@@ -231,43 +262,6 @@ class Call:
     model: str
     admission: Admission
     prompt_tokens: int = 0
-
-
-class StreamWriter:
-    """Receives streamed text: writes it to the record at most every ``interval`` s, stops on cancel.
-
-    Cancellation is checked at every chunk: against the process's ``CancelWatch`` (no round trip)
-    when there is one, else by reading the status; each write also reads the status, as a backstop.
-    """
-
-    def __init__(self, store: JobStore, job_id: str, interval: float, cancels: CancelWatch | None = None) -> None:
-        self.store = store
-        self.job_id = job_id
-        self.interval = interval
-        self.cancels = cancels
-        self._pending: list[str] = []
-        self._last = time.monotonic()
-
-    def __call__(self, delta: str) -> None:
-        self._pending.append(delta)
-        if time.monotonic() - self._last >= self.interval:
-            self.flush()
-        elif self.cancels is not None:
-            if self.cancels.cancelled(self.job_id):
-                raise JobCancelled("the job was cancelled")
-        elif self.store.status(self.job_id) != JobStatus.running.value:
-            raise JobCancelled("the job was cancelled")
-
-    def flush(self) -> None:
-        """Write the text received since the last write; raise if the job no longer runs."""
-        if self.store.append_partial(self.job_id, self.take_pending()) != JobStatus.running.value:
-            raise JobCancelled("the job was cancelled")
-
-    def take_pending(self) -> str:
-        """The text received since the last write, now considered written by the caller."""
-        delta, self._pending = "".join(self._pending), []
-        self._last = time.monotonic()
-        return delta
 
 
 def current_model(record: dict[str, str], request: dict[str, Any]) -> str:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
 from worker.config import Settings
+from worker.conversations import Conversations
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
 from worker.metrics import Accumulator, Metrics
@@ -40,7 +42,8 @@ class Runtime:
         gemini = GeminiClient(settings)
         metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
-                           cancels=CancelWatch(client), metrics=metrics)
+                           cancels=CancelWatch(client), metrics=metrics,
+                           conversations=Conversations(client, store, settings), cache=ResponseCache(client, settings))
         return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings), metrics)
 
 

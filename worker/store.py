@@ -3,7 +3,9 @@
 A job is one hash (``keys.job``).  All status changes go through ``lua/transition.lua`` so the
 check of the current status and the write are atomic: a terminal record is written once, and a
 cancelled job cannot be moved back to ``running``.  Each change also appends an event to the
-job's stream (``keys.job_events``), which the SSE endpoint reads.
+job's stream (``keys.job_events``), which the SSE endpoint reads.  A job of a conversation takes
+its place in the conversation's line when it is saved (``lua/conv_ticket.lua``, see
+``worker.conversations``), so jobs saved together keep their order.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class JobStore:
         self.settings = settings
         self._transition = load_script(client, "transition")
         self._partial = load_script(client, "partial")
+        self._ticket = load_script(client, "conv_ticket")
 
     # -- creating and reading ------------------------------------------------------------
 
@@ -86,6 +89,10 @@ class JobStore:
             record["webhook_url"] = request.webhook_url
         if batch_id:
             record["batch_id"] = batch_id
+        if request.conversation_id:
+            record["conversation_id"] = request.conversation_id
+        if request.cache:
+            record["cache"] = "1"
         return record
 
     def save_new(self, records: Iterable[dict[str, str]], pipe: Any | None = None) -> None:
@@ -100,12 +107,20 @@ class JobStore:
             pipe.xadd(keys.job_events(record["id"]), event, maxlen=EVENTS_MAXLEN)
             pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
             pipe.zadd(keys.active(), {record["id"]: int(record["created_ms"])})
+            if record.get("conversation_id"):
+                self._take_ticket(record, pipe)
             tenants.add(record["tenant"])
         for tenant in tenants:
             # Index entries outlive their records by a day at most: the index never grows without bound.
             pipe.zremrangebyscore(keys.tenant_jobs(tenant), "-inf", oldest)
         if own:
             pipe.execute()
+
+    def _take_ticket(self, record: dict[str, str], pipe: Any) -> None:
+        """Queue the job in its conversation's line, in the order jobs are saved (``lua/conv_ticket.lua``)."""
+        line = keys.conversation_line(record["tenant"], record["conversation_id"])
+        self._ticket(keys=[*line, keys.job(record["id"])], args=[record["id"], self.settings.conversation_ttl],
+                     client=pipe)
 
     def delete(self, job_id: str, tenant: str) -> None:
         """Remove a job that was never enqueued (its publish failed)."""

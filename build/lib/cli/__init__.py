@@ -1,1 +1,0 @@
-"""gemq command-line client."""

@@ -1,1 +1,0 @@
-"""gemq worker: the job model, store, limiter, Gemini client and Celery tasks."""

@@ -89,12 +89,26 @@ def test_a_tenant_cannot_reach_another_tenants_jobs(api: Api) -> None:
     # read, cancel and the event stream look exactly like a job that does not exist
     same_as_missing(other, "/v1/jobs/{id}", mine["id"])
     same_as_missing(other, "/v1/jobs/{id}/cancel", mine["id"], "POST")
-    if any(r.rule == "/v1/jobs/<job_id>/events" for r in api.client.application.url_map.iter_rules()):
-        same_as_missing(other, "/v1/jobs/{id}/events", mine["id"])
+    same_as_missing(other, "/v1/jobs/{id}/events", mine["id"])
     # listing shows only the caller's own jobs, whatever the filter
     for query in ("", "?status=queued", "?limit=100"):
         assert mine["id"] not in {j["id"] for j in other.get(f"/v1/jobs{query}").get_json()["jobs"]}
     assert api.job(mine["id"])["status"] != "cancelled"
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_tenant_cannot_reach_or_join_another_tenants_conversation(api: Api) -> None:
+    conversation = f"conv-{uuid.uuid4().hex[:12]}"
+    mine = api.wait(api.submit(prompt=f"remember the word heliotrope {tag()}", conversation_id=conversation)["id"])
+    other = api.as_tenant("globex")
+    # reading and clearing look exactly like a conversation that does not exist
+    same_as_missing(other, "/v1/conversations/{id}", conversation)
+    same_as_missing(other, "/v1/conversations/{id}", conversation, "DELETE")
+    # the same id starts the other tenant's own history, which does not hold ours
+    theirs = other.wait(other.submit(prompt=f"what word? {tag()}", conversation_id=conversation)["id"])
+    assert (mine["status"], theirs["status"]) == ("succeeded", "succeeded")
+    assert other.get(f"/v1/conversations/{conversation}").get_json()["job_ids"] == [theirs["id"]]
+    assert api.get(f"/v1/conversations/{conversation}").get_json()["job_ids"] == [mine["id"]]
 
 
 def test_idempotency_keys_belong_to_their_tenant(api: Api) -> None:

@@ -40,6 +40,7 @@ BOUNDS: dict[str, tuple[int, Body, str]] = {
     "safety settings": (J.MAX_SAFETY_SETTINGS, lambda n: {"prompt": "p", "safety_settings": [
         {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}] * n}, "safety_settings"),
     "model name": (64, lambda n: {"prompt": "p", "model": "m" * n}, "model"),
+    "conversation id": (64, lambda n: {"prompt": "p", "conversation_id": "c" * n}, "conversation_id"),
     "webhook url": (J.MAX_URL_CHARS, lambda n: {"prompt": "p", "webhook_url": "http://127.0.0.1/" + "a" * (n - 17)},
                     "webhook_url"),
 }

@@ -24,7 +24,9 @@ def test_the_api_answers_as_its_openapi_document_says(base_env: dict[str, str], 
     server = RedisServer(tmp_path / "redis").start()
     # /readyz wants a live worker; none runs here, so a heartbeat far in the future stands in for one
     server.client().zadd("gemq:workers", {"fuzz@test": 2**42})
-    web = WebProcess({**base_env, "REDIS_URL": server.url}, tmp_path / "web.log").start()
+    # and event streams that end after a second (a queued job's stream would otherwise stay open)
+    env = {**base_env, "REDIS_URL": server.url, "GEMQ_SSE_MAX_DURATION": "1", "GEMQ_SSE_HEARTBEAT": "0.5"}
+    web = WebProcess(env, tmp_path / "web.log").start()
     report = tmp_path / "schemathesis.json"
     try:
         # When schemathesis fuzzes every operation, with a valid key

@@ -10,11 +10,12 @@ always comes first, and re-publishes those whose message is nowhere in the broke
 
 A job idle that long may only be waiting behind a deep backlog: its message is still in a queue
 list (or held by a worker as a countdown).  Those are found by reading the job queues and kombu's
-unacknowledged hash, and marked alive again, so the broker is read at most once per threshold
-for a job that waits.  The read goes unacked, queues, unacked again: a message moving between the
-two places (consumed, or restored by kombu) is seen in one of them.  Re-publishing is safe even
-when a message did exist after all: the runner accepts ``running -> running``, the state machine
-refuses a second finalisation and the limiter counts every call.
+unacknowledged hash, and every job found there is marked alive again, so behind a backlog the
+broker is read about once per threshold, not on every pass.  The read goes unacked, queues,
+unacked again: a message moving between the two places (consumed, or restored by kombu) is seen
+in one of them.  Re-publishing is safe even when a message did exist after all: the runner
+accepts ``running -> running``, the state machine refuses a second finalisation and the limiter
+counts every call.
 
 One pass at a time across all workers: a pass starts only with ``gemq:reaper:lock``, which expires
 after the interval and is not released, so all the workers together make about one pass per interval.
@@ -69,10 +70,9 @@ class Reaper:
         idle = self.redis.zrangebyscore(keys.active(), "-inf", cutoff, start=0, num=PASS_LIMIT)
         if not idle:
             return []
-        waiting = set(idle) & job_ids_in_broker(self.redis)
-        if waiting:
-            self.redis.zadd(keys.active(), dict.fromkeys(waiting, now), xx=True)
-        lost = [job_id for job_id in idle if job_id not in waiting]
+        in_broker = job_ids_in_broker(self.redis)
+        self._mark_alive(in_broker, now)
+        lost = [job_id for job_id in idle if job_id not in in_broker]
         reply = self._claim(keys=[keys.active(), *map(keys.job, lost)], args=[cutoff, now, *lost]) if lost else []
         republished = []
         for job_id, status, priority in zip(reply[0::3], reply[1::3], reply[2::3], strict=True):
@@ -80,6 +80,17 @@ class Reaper:
             republished.append(job_id)
             log.warning("job.reaped", job_id=job_id, status=status, priority=priority, idle_s=self.threshold)
         return republished
+
+    def _mark_alive(self, job_ids: set[str], now: int) -> None:
+        """Score every job found in the broker as active now (not only the idle ones).
+
+        Behind a backlog older than the threshold, jobs would otherwise cross it one pass after another
+        and each pass would read the whole broker again; this way it is read about once per threshold.
+        """
+        ids = list(job_ids)
+        for start in range(0, len(ids), SCAN_CHUNK):
+            # XX: ids of finished jobs (a stale duplicate message) must not come back into the index.
+            self.redis.zadd(keys.active(), dict.fromkeys(ids[start:start + SCAN_CHUNK], now), xx=True)
 
     def run(self) -> None:
         """A pass every interval until ``stop`` is set; Redis errors wait for the next pass."""

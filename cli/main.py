@@ -1,4 +1,4 @@
-"""``gemq``: submit, inspect, wait for and cancel jobs through the HTTP API.
+"""``gemq``: submit, inspect, wait for and cancel jobs, and run batches, through the HTTP API.
 
 Talks to ``GEMQ_URL`` (default http://127.0.0.1:8000) with ``GEMQ_API_KEY``.  Exit status: 0 when
 the job succeeded (or the command did what it was asked), 1 when it failed or was cancelled,
@@ -10,15 +10,21 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import click
 import httpx
+from tqdm import tqdm
 
 #: Job states after which nothing changes.
 TERMINAL = {"succeeded", "failed", "cancelled"}
 #: Polling interval bounds while waiting (seconds).
 POLL_MIN, POLL_MAX = 0.25, 2.0
+#: Batch states after which nothing changes.
+BATCH_FINISHED = {"completed", "cancelled"}
+#: Seconds the server may take to read and validate a large batch before it answers.
+UPLOAD_TIMEOUT = httpx.Timeout(30.0, read=600.0, write=600.0)
 
 
 class ApiFailure(click.ClickException):
@@ -44,6 +50,8 @@ class Api:
             try:
                 error = response.json()["error"]
                 message = f"{response.status_code} {error['type']}: {error['message']}"
+                # A refused batch lists its invalid lines: show the first ones.
+                message += "".join(f"\n  {d['loc']}: {d['message']}" for d in (error.get("details") or [])[:10])
             except (ValueError, KeyError, TypeError):
                 message = f"{response.status_code}: {response.text[:200]}"
             raise ApiFailure(message)
@@ -61,6 +69,36 @@ class Api:
                 raise ApiFailure(f"job {job_id} is still {job['status']} after {timeout}s")
             time.sleep(delay)
             delay = min(POLL_MAX, delay * 1.5)
+
+
+    def wait_batch(self, batch_id: str, timeout: float | None) -> dict[str, Any]:
+        """Poll the batch until it finished, with a progress bar on stderr (when it is a terminal)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        batch: dict[str, Any] = self.call("GET", f"/v1/batches/{batch_id}")
+        delay = POLL_MIN
+        with tqdm(total=batch["total"], unit="req", desc=f"batch {batch_id[:8]}", file=sys.stderr) as bar:
+            while True:
+                bar.update(batch["done"] - bar.n)
+                counts = batch["counts"]
+                bar.set_postfix(ok=counts["succeeded"], failed=counts["failed"], cancelled=counts["cancelled"])
+                if batch["status"] in BATCH_FINISHED:
+                    return batch
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ApiFailure(f"batch {batch_id} is still {batch['status']} after {timeout}s")
+                time.sleep(delay)
+                delay = min(POLL_MAX, delay * 1.5)
+                batch = self.call("GET", f"/v1/batches/{batch_id}")
+
+    def download(self, path: str, out: IO[bytes]) -> None:
+        """Stream a response body (the batch's results) into ``out``."""
+        try:
+            with self.http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    raise ApiFailure(f"{response.status_code}: {response.read()[:200]!r}")
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise ApiFailure(f"cannot read {path}: {exc}") from exc
 
 
 def finish(job: dict[str, Any], as_json: bool) -> None:
@@ -134,3 +172,41 @@ def cancel(api: Api, job_id: str) -> None:
     """Cancel a job that has not finished."""
     job = api.call("POST", f"/v1/jobs/{job_id}/cancel")
     click.echo(f"job {job['id']} {job['status']}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", help="Model of the lines that name none.")
+@click.option("--priority", type=click.Choice(["high", "normal", "low"]), default="low", show_default=True)
+@click.option("--webhook-url", help="Where batch.completed is sent.")
+@click.option("--wait", "wait_", is_flag=True, help="Wait with a progress bar, then write the results.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results (JSONL) here; implies --wait.")
+@click.option("--timeout", type=float, help="Seconds to wait at most.")
+@click.pass_obj
+def batch(api: Api, file: Path, model: str | None, priority: str, webhook_url: str | None, wait_: bool,
+          output: Path | None, timeout: float | None) -> None:
+    """Submit FILE.jsonl (gemq requests or Gemini batch lines) as one batch; print its id.
+
+    With --wait or -o: show progress until it finishes, then write its results (one JSON line per
+    request, in order) to -o or stdout; exit 0 if every request succeeded, else 1.
+    """
+    params = {"priority": priority, **({"model": model} if model else {}),
+              **({"webhook_url": webhook_url} if webhook_url else {})}
+    with file.open("rb") as body:
+        made = api.call("POST", "/v1/batches", content=body, params=params, timeout=UPLOAD_TIMEOUT,
+                        headers={"Content-Type": "application/jsonl"})
+    if not (wait_ or output):
+        click.echo(made["id"])
+        return
+    click.echo(f"batch {made['id']}: {made['total']} requests queued", err=True)
+    done = api.wait_batch(made["id"], timeout)
+    if output:
+        with output.open("wb") as out:
+            api.download(f"/v1/batches/{made['id']}/results", out)
+    else:
+        api.download(f"/v1/batches/{made['id']}/results", sys.stdout.buffer)
+    counts = done["counts"]
+    click.echo(f"batch {done['id']} {done['status']}: {counts['succeeded']} succeeded, {counts['failed']} failed, "
+               f"{counts['cancelled']} cancelled", err=True)
+    sys.exit(0 if counts["succeeded"] == done["total"] else 1)

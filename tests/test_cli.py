@@ -57,3 +57,36 @@ def test_api_errors_exit_2_with_the_servers_message(web_server: WebProcess) -> N
     done = gemq(web_server, "status", "nope", key="wrong")
     assert done.returncode == 2
     assert "401 unauthorized" in done.stderr
+
+
+def test_batch_wait_writes_the_results_in_order(web_server: WebProcess, tmp_path: Path) -> None:
+    marker = tag()
+    lines = [{"prompt": f"first {marker}", "key": "one"},
+             {"key": "two", "request": {"contents": [{"parts": [{"text": f"second {marker}"}]}]}},
+             {"prompt": f"third {marker}"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "results.jsonl"
+
+    done = gemq(web_server, "batch", str(source), "-o", str(out), "--priority", "high")
+
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["index"], r["key"], r["status"]) for r in rows] == [
+        (1, "one", "succeeded"), (2, "two", "succeeded"), (3, None, "succeeded")]
+    assert all(r["result"]["text"] for r in rows)
+    assert "3 succeeded, 0 failed, 0 cancelled" in done.stderr
+    assert "batch" in done.stderr and "3/3" in done.stderr  # the progress bar's last state
+
+
+def test_batch_without_wait_prints_the_id_and_a_refused_file_names_its_lines(
+    web_server: WebProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"prompt": f"later {tag()}"}) + "\n")
+    batch_id = gemq(web_server, "batch", str(source)).stdout.strip()
+    assert len(batch_id) == 32
+    source.write_text(json.dumps({"prompt": "fine"}) + "\n" + json.dumps({"prompt": ""}) + "\n")
+    refused = gemq(web_server, "batch", str(source), "--wait")
+    assert refused.returncode == 2
+    assert "1 of 2 lines are invalid" in refused.stderr and "line 2: prompt:" in refused.stderr

@@ -8,11 +8,12 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, conversations, errors, events, health, jobs, limits, metrics, openapi, webhooks
+from web import auth, batches, conversations, errors, events, health, jobs, limits, metrics, openapi, webhooks
 from web.context import WebContext
 from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
+from worker.batch_store import BatchStore
 from worker.celery_app import create_celery
 from worker.config import Settings
 from worker.conversations import Conversations
@@ -39,23 +40,28 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     client = connect(settings, max_connections=WEB_REDIS_CONNECTIONS, pool_wait=POOL_WAIT_S)
     store = JobStore(client, settings)
+    webhook_events = WebhookEvents(client, settings)
+    recorder = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
+    conversation_lines = Conversations(client, store, settings)
     app.extensions["gemq"] = WebContext(
         settings=settings,
         redis=client,
         store=store,
         limiter=Limiter(client, settings),
         celery=create_celery(settings),
-        webhooks=WebhookEvents(client, settings),
+        webhooks=webhook_events,
         submit_limits=SubmitLimiter(client, settings),
         idempotency=Idempotency(client),
-        metrics=Metrics(Accumulator(client, interval=settings.metrics_flush_interval)),
+        batches=BatchStore(client, settings, store, webhook_events, recorder, conversation_lines),
+        metrics=recorder,
         metrics_registry=metrics.registry_for(client),
-        conversations=Conversations(client, store, settings),
+        conversations=conversation_lines,
         events=_event_feed(settings),
     )
     app.before_request(auth.authenticate)
     errors.register_error_handlers(app)
-    for blueprint in (health.bp, jobs.bp, limits.bp, webhooks.bp, metrics.bp, events.bp, conversations.bp):
+    for blueprint in (health.bp, jobs.bp, batches.bp, limits.bp, webhooks.bp, metrics.bp, events.bp,
+                      conversations.bp):
         app.register_blueprint(blueprint)
     openapi.register(app)
     return app

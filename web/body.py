@@ -33,7 +33,10 @@ def json_object() -> dict[str, Any]:
     """The body as a JSON object: 415 for another type, 413 when too large, 400 when not JSON."""
     require_media_type(JSON)
     raw = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH here (413)
-    body = parse_json(raw)
+    try:
+        body = parse_json(raw)
+    except InvalidJson as exc:
+        raise ApiError(400, f"the body is {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(422, "the body must be a JSON object", details=[{"loc": "body", "message": "not an object"}])
     return body
@@ -48,22 +51,26 @@ def single_values(model: type[BaseModel]) -> dict[str, str]:
     return request.args.to_dict()
 
 
+class InvalidJson(ValueError):
+    """Text that is not strict JSON; the message says why ("not valid JSON (...)")."""
+
+
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON (RFC 8259): 400 for bad syntax, ``NaN``/``Infinity``, nesting too deep or lone surrogates."""
+    """Strict JSON (RFC 8259): no ``NaN``/``Infinity``, no unpaired surrogate escapes, nesting the parser can hold."""
     try:
         value = json.loads(raw, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON ({exc.__class__.__name__}: {exc})") from exc
+        raise InvalidJson(f"not valid JSON ({exc.__class__.__name__}: {exc})") from exc
     except ValueError as exc:
-        raise ApiError(400, f"the body is not valid JSON ({exc})") from exc
+        raise InvalidJson(f"not valid JSON ({exc})") from exc
     except RecursionError as exc:  # the stdlib parser recurses once per level of nesting
-        raise ApiError(400, "the body is not valid JSON (nested too deeply)") from exc
+        raise InvalidJson("not valid JSON (nested too deeply)") from exc
     if any(escape in raw for escape in _SURROGATE_ESCAPES):
         try:
             json.dumps(value, ensure_ascii=False).encode()
         except UnicodeEncodeError as exc:
             # Redis, hashing and Gemini all need UTF-8, which cannot hold an unpaired surrogate.
-            raise ApiError(400, "the body is not valid JSON (an unpaired UTF-16 surrogate escape)") from exc
+            raise InvalidJson("not valid JSON (an unpaired UTF-16 surrogate escape)") from exc
     return value
 
 

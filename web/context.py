@@ -1,5 +1,5 @@
 """What a web process shares between requests: settings, Redis, the job store, the Celery publisher,
-webhook events, submission limits and idempotency keys."""
+webhook events, submission limits, idempotency keys and batches."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from web.feed import EventFeed
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
+from worker.batch_store import BatchStore
 from worker.config import Settings
 from worker.conversations import Conversations
 from worker.limiter import Limiter
@@ -35,6 +36,7 @@ class WebContext:
     webhooks: WebhookEvents
     submit_limits: SubmitLimiter
     idempotency: Idempotency
+    batches: BatchStore
     #: This process's metric increments (flushed to Redis) and the registry ``/metrics`` renders.
     metrics: Metrics
     metrics_registry: CollectorRegistry

@@ -17,8 +17,12 @@ Facts this configuration is built on (kombu 5.7 / Celery 5.7 sources):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from celery import Celery
 from kombu import Exchange, Queue
+from kombu.utils.uuid import uuid
 
 from worker import keys
 from worker.config import Settings
@@ -27,6 +31,8 @@ from worker.logs import configure_logging
 #: Task names: the web publishes by name and never imports the worker's code.
 RUN_JOB = "gemq.run_job"
 DELIVER_WEBHOOK = "gemq.deliver_webhook"
+#: Messages per pipelined round trip when many jobs are published at once (a batch).
+PUBLISH_CHUNK = 1000
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -88,8 +94,39 @@ def job_queue(priority: str) -> str:
 
 
 def publish_job(celery: Celery, job_id: str, priority: str, *, countdown: float | None = None) -> None:
-    """Publish a job's message by task name on its priority's queue."""
-    celery.send_task(RUN_JOB, args=[job_id], queue=job_queue(priority), countdown=countdown or None)
+    """Publish a job's message by task name on its priority's queue (kombu retries a lost connection)."""
+    with celery.producer_or_acquire() as producer:
+        _send(celery, producer, job_id, priority, countdown=countdown, retry=True)
+
+
+def publish_jobs(celery: Celery, jobs: Iterable[tuple[str, str]], *, chunk: int = PUBLISH_CHUNK) -> int:
+    """Publish many ``(job id, priority)`` messages, pipelined: one Redis round trip per ``chunk`` messages.
+
+    kombu 5.7's ``Producer.batch`` buffers the Redis transport's LPUSHes in a non-transactional
+    pipeline and flushes every ``chunk`` commands (and at the end); an error while flushing means
+    that chunk's delivery is uncertain, so the caller treats the whole publication as failed.
+    The messages (``_send``, also used for single jobs) are the ones ``send_task`` makes, built with
+    the two calls it makes (``create_task_message``, ``send_task_message``) minus what one message
+    per job does not need:
+    a result object and a router lookup per message, a queue declaration per message (kombu copies
+    and binds the entity each time; queues are routed by name through the default exchange), the
+    ``saferepr`` of the arguments (the repr is this one id), and a retry wrapper around each buffered
+    write (nothing is sent before the flush).  Together those were three quarters of the time.
+    """
+    count = 0
+    with celery.producer_or_acquire() as producer, producer.batch(max_size=chunk):
+        for job_id, priority in jobs:
+            _send(celery, producer, job_id, priority, retry=False)
+            count += 1
+    return count
+
+
+def _send(celery: Celery, producer: Any, job_id: str, priority: str, *, countdown: float | None = None,
+          retry: bool) -> None:
+    """One ``gemq.run_job`` message, built as ``send_task`` builds it, without its per-message extras."""
+    message = celery.amqp.create_task_message(uuid(), RUN_JOB, [job_id], {}, countdown=countdown or None,
+                                              argsrepr=f"['{job_id}']", kwargsrepr="{}")
+    celery.amqp.send_task_message(producer, RUN_JOB, message, queue=job_queue(priority), declare=[], retry=retry)
 
 
 _app: Celery | None = None

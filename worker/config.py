@@ -40,6 +40,9 @@ DEFAULT_VISIBILITY_TIMEOUT = 3600
 DEFAULT_LIMITS = "*:rpm=1000,tpm=1000000,rpd=10000,concurrency=100"
 #: Submissions each tenant may make (``GEMQ_SUBMIT_LIMITS``; set it empty or ``off`` for none).
 DEFAULT_SUBMIT_LIMITS = "50/second;1000/minute"
+#: Largest JSONL batch body (bytes) and most requests per batch.
+DEFAULT_MAX_BATCH_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_BATCH_LINES = 100_000
 #: Webhook retry schedule in seconds (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h).
 DEFAULT_WEBHOOK_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
 #: Values of ``GEMQ_ENV``.
@@ -105,6 +108,10 @@ class Settings:
     #: Seconds between partial-text writes to the job record.
     stream_flush_interval: float = 0.25
     max_body_bytes: int = 10 * 1024 * 1024
+    #: Largest JSONL batch body (``POST /v1/batches``), read as a stream and spooled, never held whole.
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    #: Most requests in one batch.
+    max_batch_lines: int = DEFAULT_MAX_BATCH_LINES
     #: Per-tenant submission limits (``limits`` library notation, ``;``-separated), empty to disable.
     submit_limits: str = DEFAULT_SUBMIT_LIMITS
     #: Response cache TTL in seconds.
@@ -180,6 +187,8 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
         "GEMQ_ADMISSION_SLEEP_MAX": ("admission_sleep_max", float),
         "GEMQ_STREAM_FLUSH_INTERVAL": ("stream_flush_interval", float),
         "GEMQ_MAX_BODY_BYTES": ("max_body_bytes", int),
+        "GEMQ_MAX_BATCH_BYTES": ("max_batch_bytes", int),
+        "GEMQ_MAX_BATCH_LINES": ("max_batch_lines", int),
         "GEMQ_WEBHOOK_TIMEOUT": ("webhook_timeout", float),
         "GEMQ_CACHE_TTL": ("cache_ttl", int),
         "GEMQ_CONVERSATION_TTL": ("conversation_ttl", int),

@@ -15,9 +15,12 @@ key                                         type      what / lifetime
 ``gemq:reaper:lock``                        string    the worker running this reaper pass; PX the interval
 ``gemq:tenant:{t}:jobs``                    zset      job id -> created ms, for listing; entries older than
                                                       the result TTL are trimmed on insert
-``gemq:batch:{id}``                         hash      batch record and its counters by status; EXPIRE once
-                                                      completed
-``gemq:batch:{id}:items``                   list      job ids in submission order; EXPIRE with the batch
+``gemq:batch:{id}``                         hash      batch record, its counters by status (``n_<status>``,
+                                                      ``n_done``, ``n_total``) and token sums; EXPIRE result
+                                                      TTL once its last item finished (``transition.lua``)
+``gemq:batch:{id}:items``                   list      ``"{job id} {key}"`` per item, in submission order;
+                                                      EXPIRE with the batch (items' records are not in the
+                                                      tenant's job index)
 ``gemq:tenant:{t}:batches``                 zset      batch id -> created ms; trimmed like jobs
 ``gemq:idem:{t}:{sha}``                     string    Idempotency-Key (hashed) -> JSON ``{fp, id}``: request
                                                       fingerprint and the resource made; 30 s while pending,
@@ -98,7 +101,7 @@ def batch(batch_id: str) -> str:
 
 
 def batch_items(batch_id: str) -> str:
-    """The batch's job ids in submission order."""
+    """The batch's items (``"{job id} {key}"``) in submission order."""
     return f"{PREFIX}batch:{batch_id}:items"
 
 

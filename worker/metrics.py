@@ -52,7 +52,8 @@ TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 ADMISSION_BUCKETS = (0.005, 0.05, 0.25, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 
 JOBS = MetricSpec("gemq_jobs", "counter", "Jobs that reached a terminal status.", ("status", "priority", "model"))
-SUBMITTED = MetricSpec("gemq_jobs_submitted", "counter", "Jobs accepted by POST /v1/jobs.", ("priority", "model"))
+SUBMITTED = MetricSpec("gemq_jobs_submitted", "counter", "Jobs accepted by POST /v1/jobs and POST /v1/batches.",
+                       ("priority", "model"))
 TOKENS = MetricSpec("gemq_tokens", "counter", "Tokens Gemini counted for successful jobs.", ("model", "kind"))
 UPSTREAM_ERRORS = MetricSpec("gemq_upstream_errors", "counter",
                              "Failed Gemini calls, by HTTP status or error type.", ("model", "code"))
@@ -178,9 +179,9 @@ class Metrics:
         self._models: set[str] = set()
         self._lock = threading.Lock()
 
-    def job_submitted(self, priority: str, model: str) -> None:
-        """The web accepted a job."""
-        self._count(SUBMITTED, priority=priority, model=self._model(model))
+    def job_submitted(self, priority: str, model: str, count: int = 1) -> None:
+        """The web accepted a job (or ``count`` jobs of a batch)."""
+        self._count(SUBMITTED, count, priority=priority, model=self._model(model))
 
     def call_started(self, record: Mapping[str, str], now_ms: int) -> None:
         """A job's first Gemini call starts: observe its queue wait."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.batch_store import BatchStore
 from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
 from worker.config import Settings
@@ -31,6 +32,7 @@ class Runtime:
     gemini: GeminiClient
     runner: JobRunner
     webhooks: WebhookEvents
+    batches: BatchStore
     metrics: Metrics
 
     @classmethod
@@ -41,10 +43,13 @@ class Runtime:
         limiter = Limiter(client, settings)
         gemini = GeminiClient(settings)
         metrics = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
+        conversations = Conversations(client, store, settings)
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
-                           cancels=CancelWatch(client), metrics=metrics,
-                           conversations=Conversations(client, store, settings), cache=ResponseCache(client, settings))
-        return cls(settings, client, store, limiter, gemini, runner, WebhookEvents(client, settings), metrics)
+                           cancels=CancelWatch(client), metrics=metrics, conversations=conversations,
+                           cache=ResponseCache(client, settings))
+        webhooks = WebhookEvents(client, settings)
+        return cls(settings, client, store, limiter, gemini, runner, webhooks,
+                   BatchStore(client, settings, store, webhooks, metrics, conversations), metrics)
 
 
 _lock = threading.Lock()

@@ -95,21 +95,31 @@ class JobStore:
             record["cache"] = "1"
         return record
 
-    def save_new(self, records: Iterable[dict[str, str]], pipe: Any | None = None) -> None:
-        """Write new job records and index them for their tenants, in one round trip."""
+    def save_new(
+        self, records: Iterable[dict[str, str]], pipe: Any | None = None, *, index: bool = True, events: bool = True
+    ) -> None:
+        """Write new job records, in one round trip, with their tenant index entry and ``queued`` event.
+
+        ``index=False`` leaves them out of the tenant's job index; ``events=False`` writes no ``queued``
+        event, so the event stream starts with the first change (Redis 7 preallocates a stream's first
+        node, ``stream-node-max-bytes``: about 4.3 KB per job while it waits).
+        """
         own = pipe is None
         pipe = pipe if pipe is not None else self.redis.pipeline(transaction=False)
         oldest = now_ms() - (self.settings.result_ttl + 86_400) * 1000
         tenants: set[str] = set()
         for record in records:
             pipe.hset(keys.job(record["id"]), mapping=record)
-            event = {"event": "status", "data": _status_data(record["status"], record)}
-            pipe.xadd(keys.job_events(record["id"]), event, maxlen=EVENTS_MAXLEN)
-            pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
+            if events:
+                event = {"event": "status", "data": _status_data(record["status"], record)}
+                pipe.xadd(keys.job_events(record["id"]), event, maxlen=EVENTS_MAXLEN)
+            if index:
+                pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
+                tenants.add(record["tenant"])
+            # Every new job, batch items too: the reaper watches all unfinished jobs (keys.active).
             pipe.zadd(keys.active(), {record["id"]: int(record["created_ms"])})
             if record.get("conversation_id"):
                 self._take_ticket(record, pipe)
-            tenants.add(record["tenant"])
         for tenant in tenants:
             # Index entries outlive their records by a day at most: the index never grows without bound.
             pipe.zremrangebyscore(keys.tenant_jobs(tenant), "-inf", oldest)
@@ -187,26 +197,37 @@ class JobStore:
 
         ``delta`` is streamed text not yet written: it becomes the last delta event before the change.
         """
+        return _transition_of(self._transition(**self._transition_call(record, to, allowed, fields, delta)))
+
+    def _transition_call(
+        self, record: dict[str, str], to: JobStatus, allowed: Iterable[str], fields: dict[str, str] | None, delta: str
+    ) -> dict[str, list[Any]]:
+        """The keys and arguments of ``lua/transition.lua`` for one change."""
         job_id = record["id"]
         job_keys = [keys.job(job_id), keys.job_events(job_id), keys.active()]
+        usage = ""
         if record.get("batch_id"):
-            job_keys.append(keys.batch(record["batch_id"]))
-        terminal = to in TERMINAL
+            job_keys += [keys.batch(record["batch_id"]), keys.batch_items(record["batch_id"])]
+            usage = _usage_of((fields or {}).get("result"))
         flat: list[str] = []
         for name, value in (fields or {}).items():
             flat += [name, value]
-        code, previous, completed = self._transition(
-            keys=job_keys,
-            args=[",".join(allowed), to.value, int(terminal), self.settings.result_ttl, EVENTS_MAXLEN,
-                  _status_data(to.value, {**record, **(fields or {})}), delta, *flat],
-        )
-        return Transition(moved=code == 1, previous=previous or None, batch_completed=bool(completed))
+        return {"keys": job_keys, "args": [
+            ",".join(allowed), to.value, int(to in TERMINAL), self.settings.result_ttl, EVENTS_MAXLEN,
+            _status_data(to.value, {**record, **(fields or {})}), delta, usage, *flat]}
 
     def cancel(self, record: dict[str, str]) -> Transition:
         """Cancel a job that has not finished."""
-        error = {"type": "cancelled", "message": "cancelled by the client"}
-        fields = {"finished_ms": str(now_ms()), "error": json.dumps(error)}
-        return self.transition(record, JobStatus.cancelled, allowed=NON_TERMINAL, fields=fields)
+        return self.transition(record, JobStatus.cancelled, allowed=NON_TERMINAL, fields=_cancel_fields())
+
+    def cancel_many(self, records: list[dict[str, str]]) -> list[Transition]:
+        """Cancel several jobs (a batch's items) in one round trip; one Transition per record, in order."""
+        pipe = self.redis.pipeline(transaction=False)
+        fields = _cancel_fields()
+        for record in records:
+            self._transition(**self._transition_call(record, JobStatus.cancelled, NON_TERMINAL, fields, ""),
+                             client=pipe)
+        return [_transition_of(reply) for reply in pipe.execute()]
 
     def append_partial(self, job_id: str, delta: str) -> str | None:
         """Append streamed text while the job runs; returns its current status."""
@@ -222,6 +243,28 @@ class JobStore:
     def set_fields(self, job_id: str, fields: dict[str, str]) -> None:
         """Write bookkeeping fields that do not change the status (webhook attempts, timings)."""
         self.redis.hset(keys.job(job_id), mapping=fields)
+
+
+def _transition_of(reply: list[Any]) -> Transition:
+    code, previous, completed = reply
+    return Transition(moved=code == 1, previous=previous or None, batch_completed=bool(completed))
+
+
+def _cancel_fields() -> dict[str, str]:
+    error = {"type": "cancelled", "message": "cancelled by the client"}
+    return {"finished_ms": str(now_ms()), "error": json.dumps(error)}
+
+
+def _usage_of(result: str | None) -> str:
+    """``"prompt,output,total"`` tokens of a result (JSON), for the batch's sums; ``""`` without one.
+
+    A cached answer adds nothing: no tokens were spent on it.
+    """
+    answer = json.loads(result) if result else {}
+    if not answer or answer.get("cached"):
+        return ""
+    usage = answer.get("usage") or {}
+    return ",".join(str(int(usage.get(k) or 0)) for k in ("prompt_tokens", "output_tokens", "total_tokens"))
 
 
 def _status_data(status: str, record: dict[str, str]) -> str:

@@ -11,18 +11,26 @@ from worker.runtime import get_runtime
 
 @shared_task(name=RUN_JOB, bind=True, ignore_result=True, acks_late=True)
 def run_job(self: Task, job_id: str) -> None:
-    """Run one step of a job; re-publish it (same priority) when it must wait; queue its webhook when it ends."""
+    """Run one step of a job; re-publish it (same priority) when it must wait; queue webhooks when it ends."""
     runtime = get_runtime()
     outcome = runtime.runner.run(job_id)
-    if outcome.requeue_in is not None and outcome.record is not None:
+    record = outcome.record
+    if record is None:
+        return
+    if outcome.requeue_in is not None:
         # A long wait is activity, not silence: the reaper must not take the job for lost meanwhile.
         runtime.store.touch(job_id, due_in=outcome.requeue_in)
-        publish_job(self.app, job_id, outcome.record["priority"], countdown=outcome.requeue_in)
-    elif outcome.record is not None and outcome.record.get("webhook_url"):
+        publish_job(self.app, job_id, record["priority"], countdown=outcome.requeue_in)
+        return
+    if record.get("webhook_url"):
         # Also when this run did not finish the job: a message redelivered after a worker died between
         # finishing the job and queueing its webhook, or a cancel seen mid-call.  Creating the event is
         # idempotent, so this never sends one twice.
         runtime.webhooks.enqueue_job_event(self.app, job_id)
+    if record.get("batch_id") and (outcome.batch_completed or outcome.finished is None):
+        # The same for the batch's one event, which the run that ended the last item queues: when this
+        # run ended nothing, the batch may have finished without it (that worker died right after).
+        runtime.batches.finished(self.app, record["batch_id"], just_completed=outcome.batch_completed)
 
 
 @shared_task(name=DELIVER_WEBHOOK, ignore_result=True, acks_late=True)

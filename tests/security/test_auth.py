@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import inspect
+import json
 import re
 import uuid
 from typing import Any
@@ -109,6 +110,24 @@ def test_a_tenant_cannot_reach_or_join_another_tenants_conversation(api: Api) ->
     assert (mine["status"], theirs["status"]) == ("succeeded", "succeeded")
     assert other.get(f"/v1/conversations/{conversation}").get_json()["job_ids"] == [theirs["id"]]
     assert api.get(f"/v1/conversations/{conversation}").get_json()["job_ids"] == [mine["id"]]
+
+
+def test_a_tenant_cannot_reach_another_tenants_batches_or_their_items(api: Api) -> None:
+    response = api.post("/v1/batches", data=b'{"prompt": "batched"}\n{"prompt": "batched too"}\n',
+                        headers={"Content-Type": "application/jsonl"})
+    assert response.status_code == 202, response.get_json()
+    batch_id = response.get_json()["id"]
+    item = next(json.loads(line)["id"] for line in api.get(f"/v1/batches/{batch_id}/results").get_data(as_text=True)
+                .splitlines())
+    other = api.as_tenant("globex")
+    for template, method in (("/v1/batches/{id}", "GET"), ("/v1/batches/{id}/results", "GET"),
+                             ("/v1/batches/{id}/cancel", "POST")):
+        same_as_missing(other, template, batch_id, method)
+    for template, method in (("/v1/jobs/{id}", "GET"), ("/v1/jobs/{id}/cancel", "POST"),
+                             ("/v1/jobs/{id}/events", "GET")):
+        same_as_missing(other, template, item, method)
+    assert batch_id not in {b["id"] for b in other.get("/v1/batches?limit=100").get_json()["batches"]}
+    assert batch_id in {b["id"] for b in api.get("/v1/batches?limit=100").get_json()["batches"]}
 
 
 def test_idempotency_keys_belong_to_their_tenant(api: Api) -> None:

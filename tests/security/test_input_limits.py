@@ -10,6 +10,7 @@ from helpers import Api
 from procs import RedisServer
 
 from web import create_app
+from web.batch_lines import MAX_KEY_CHARS
 from worker import jobs as J
 from worker.config import Settings
 
@@ -99,6 +100,31 @@ def test_list_parameters_are_bounded(quiet_api: Api, query: str, loc: str) -> No
 def test_hostile_json_is_400(quiet_api: Api, raw: bytes) -> None:
     response = quiet_api.post("/v1/jobs", data=raw, headers={"Content-Type": "application/json"})
     assert refused(response, 400)["type"] == "malformed_request"
+
+
+def post_jsonl(api: Api, body: bytes, query: str = "") -> Any:
+    """POST a JSONL batch body."""
+    return api.post(f"/v1/batches{query}", data=body, headers={"Content-Type": "application/jsonl"})
+
+
+@pytest.mark.parametrize("line", [b"[" * 100_000, b'{"prompt": NaN}', b'{"prompt": "\\ud800"}', b'{"prompt": "\xff"}',
+                                  b'{"key": "' + b"k" * (MAX_KEY_CHARS + 1) + b'", "prompt": "p"}'])
+def test_a_hostile_batch_line_is_refused_by_number(quiet_api: Api, line: bytes) -> None:
+    error = refused(post_jsonl(quiet_api, b'{"prompt": "fine"}\n' + line + b"\n"), 422)
+    assert [d["loc"] for d in error["details"]] == ["line 2"], error
+
+
+def test_batch_lines_and_options_are_bounded(settings: Settings, quiet_api: Api) -> None:
+    api = Api(create_app(settings.replace(redis_url=quiet_api.client.application.extensions["gemq"].settings.redis_url,
+                                          max_batch_lines=5, max_batch_bytes=4096)).test_client())
+    line = b'{"key": "' + b"k" * MAX_KEY_CHARS + b'", "prompt": "p"}\n'
+    assert post_jsonl(api, line * 5).status_code == 202
+    assert "GEMQ_MAX_BATCH_LINES" in refused(post_jsonl(api, line * 6), 422)["message"]
+    too_big = post_jsonl(api, b'{"prompt": "p"}\n' + b" " * 4096 + b"\n")
+    assert "GEMQ_MAX_BATCH_BYTES" in refused(too_big, 413)["message"]
+    assert refused(post_jsonl(api, line, "?metadata=" + "[" * 3000), 422)["details"][0]["loc"] == "metadata"
+    assert refused(post_jsonl(api, line, "?priority=low&priority=high"), 422)["details"][0]["loc"] == "priority"
+    assert refused(api.get("/v1/batches?limit=1&limit=2"), 422)["details"][0]["loc"] == "limit"
 
 
 def test_a_job_id_of_any_length_is_a_plain_404(quiet_api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -18,11 +19,17 @@ SLACK = 10
 def test_jobs_in_flight_on_a_killed_worker_all_complete(
     stack: Stack, emu: EmulatorProcess, make_worker: Callable[..., WorkerProcess]
 ) -> None:
-    # Given 20 jobs whose calls hang in a worker (the first 20 calls with this tag hang for a minute)
+    # Given 20 jobs whose calls hang in a worker (the first 20 calls with this tag hang for a minute):
+    # 10 submitted alone, 10 as the items of one batch
     marker = tag()
     emu.fault(marker, "hang", hang_s=60, times=JOBS)
     doomed = make_worker("doomed", env=stack.env, concurrency=JOBS)
-    ids = [stack.api.submit(prompt=f"in flight {i} {marker}")["id"] for i in range(JOBS)]
+    ids = [stack.api.submit(prompt=f"in flight {i} {marker}")["id"] for i in range(JOBS // 2)]
+    batch = stack.api.post("/v1/batches", {"requests": [{"prompt": f"batched {i} {marker}"} for i in range(JOBS // 2)]})
+    assert batch.status_code == 202, batch.get_json()
+    batch_id = batch.get_json()["id"]
+    ids += [json.loads(line)["id"] for line in
+            stack.api.get(f"/v1/batches/{batch_id}/results").get_data(as_text=True).splitlines()]
     wait_until(lambda: all(stack.api.job(i)["status"] == "running" for i in ids), timeout=20, what="all running")
 
     # When the worker is SIGKILLed, and another worker starts
@@ -39,7 +46,10 @@ def test_jobs_in_flight_on_a_killed_worker_all_complete(
     # Each job was started twice (the cut call, the redelivered one) and finished once
     assert all(j["attempts"] == 2 and j["result"]["text"] for j in jobs)
     for job_id in ids:
-        events = job_events(stack.redis, job_id)
-        assert events == ["queued", "running", "running", "succeeded"], events
+        events = [e for e in job_events(stack.redis, job_id) if e != "queued"]  # batch items have no queued event
+        assert events == ["running", "running", "succeeded"], events
     assert len(emu.requests(tag=tag_of(marker))) == 2 * JOBS
     assert stack.redis.client().zcard("gemq:active") == 0
+    # and the batch counted each item once
+    shown = stack.api.get(f"/v1/batches/{batch_id}").get_json()
+    assert (shown["status"], shown["done"], shown["counts"]["succeeded"]) == ("completed", JOBS // 2, JOBS // 2)

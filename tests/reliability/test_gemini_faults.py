@@ -26,7 +26,7 @@ WORST_JOB_S = 4 * (1.5 + 0.5)
 def bad_gemini(run_dir: Path) -> Iterator[EmulatorProcess]:
     """An emulator of its own, misbehaving on every call at the rates of the issue."""
     emulator = EmulatorProcess(run_dir / "emulator-faults.log", "--chunk-tokens", "4", "--seed", "8").start()
-    emulator.configure(error_rate=0.3, hang_rate=0.05, hang_seconds=5, midstream_error_rate=0.1, malformed_rate=0.05)
+    emulator.configure(error_rate=0.3, hang_rate=0.05, hang_seconds=5, midstream_error_rate=0.1, malformed_rate=0.1)
     yield emulator
     emulator.stop()
 

@@ -39,9 +39,9 @@ class Stack:
         self.env: dict[str, str] = {}
 
     def start_base(self, *, emulator_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                   emulator: bool = True) -> None:
-        """Redis, the emulator (unless not wanted), and the environment gemq processes get."""
-        self.redis = RedisServer(self.workdir / "redis").start()
+                   emulator: bool = True, appendonly: bool = False) -> None:
+        """Redis (AOF ``everysec`` if ``appendonly``), the emulator (unless not wanted), and the environment."""
+        self.redis = RedisServer(self.workdir / "redis", appendonly=appendonly).start()
         if emulator:
             self.emulator = EmulatorProcess(self.workdir / "emulator.log", *emulator_args).start()
         self.env = {k: v for k, v in os.environ.items() if k not in {"GEMINI_API_KEY", "GOOGLE_API_KEY"}}

@@ -37,12 +37,12 @@ class Answer:
 class Receiver:
     """Records every request; answers the n-th with ``answers[n]`` and later ones with ``default``."""
 
-    def __init__(self, answers: Iterable[Answer] = (), default: Answer | None = None) -> None:
+    def __init__(self, answers: Iterable[Answer] = (), default: Answer | None = None, *, port: int = 0) -> None:
         self.received: list[Received] = []
         self._answers = list(answers)
         self._default = default or Answer()
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

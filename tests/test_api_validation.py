@@ -89,9 +89,9 @@ def test_non_bearer_scheme_is_401(api: Api) -> None:
         ({"contents": []}, "contents"),
         ({"prompt": "hi", "metadata": {"k": 1}}, "metadata.k"),
         ({"prompt": "hi", "metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
-        ({"prompt": "hi", "metadata": {"k": "v" * 513}}, "metadata"),
+        ({"prompt": "hi", "metadata": {"k": "v" * 513}}, "metadata.k"),
         ({"prompt": "hi", "webhook_url": "ftp://example.com/x"}, "webhook_url"),
-        ({"prompt": "hi", "fallback_models": ["ok", "bad/name"]}, "fallback_models"),
+        ({"prompt": "hi", "fallback_models": ["ok", "bad/name"]}, "fallback_models.1"),
         ({"prompt": "x" * 1_000_001}, "prompt"),
     ],
 )

@@ -8,11 +8,10 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from web import auth, batches, conversations, errors, events, health, jobs, limits, metrics, webhooks
+from web import auth, batches, conversations, errors, events, health, jobs, limits, metrics, openapi, webhooks
 from web.context import WebContext
 from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
-from web.openapi import spec
 from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
 from worker.celery_app import create_celery
@@ -64,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (health.bp, jobs.bp, batches.bp, limits.bp, webhooks.bp, metrics.bp, events.bp,
                       conversations.bp):
         app.register_blueprint(blueprint)
-    spec.register(app)
+    openapi.register(app)
     return app
 
 

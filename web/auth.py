@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import g, request
 
@@ -26,10 +27,16 @@ def authenticate() -> None:
     g.tenant = tenant
 
 
-def find_tenant(token: str, keys: Mapping[str, str]) -> str | None:
-    """The tenant owning ``token``; every key is compared, in constant time, whatever matches."""
+def find_tenant(token: str, keys: Mapping[str, str],
+                compare: Callable[[bytes, bytes], bool] = hmac.compare_digest) -> str | None:
+    """The tenant owning ``token``; every key is compared, in constant time, whatever matches.
+
+    Digests are compared rather than the keys themselves: ``compare_digest`` may reveal when two
+    inputs differ in length, and digests all have the same length.
+    """
+    offered = hashlib.sha256(token.encode()).digest()
     found = None
     for key, tenant in keys.items():
-        if hmac.compare_digest(key.encode(), token.encode()):
+        if compare(hashlib.sha256(key.encode()).digest(), offered):
             found = tenant
     return found

@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from web.batch_lines import Defaults, LineInvalid, parse_line
-from web.body import json_object
+from web.body import InvalidJson, json_object, parse_json, single_values
 from web.errors import ApiError, invalid
 from worker.batch_store import NewItem
 from worker.config import Settings
@@ -127,11 +127,11 @@ class Lines:
 
 def options_from_query() -> BatchOptions:
     """The batch's options given as query parameters (JSONL bodies); ``metadata`` is a JSON object."""
-    args: dict[str, Any] = request.args.to_dict()
+    args: dict[str, Any] = single_values(BatchOptions)
     if "metadata" in args:
         try:
-            args["metadata"] = json.loads(args["metadata"])
-        except ValueError as exc:
+            args["metadata"] = parse_json(args["metadata"].encode())
+        except InvalidJson as exc:
             raise ApiError(422, "invalid request: metadata: not a JSON object",
                            details=[{"loc": "metadata", "message": "not a JSON object"}]) from exc
     return checked_options(args)
@@ -174,9 +174,9 @@ def read_jsonl(lines: Lines, settings: Settings) -> str:
 
 def _add_raw(lines: Lines, number: int, raw: bytes) -> None:
     try:
-        line = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        lines.reject(number, f"not valid JSON ({exc.__class__.__name__}: {exc})")
+        line = parse_json(raw)
+    except InvalidJson as exc:
+        lines.reject(number, str(exc))
         return
     lines.add(number, line)
 

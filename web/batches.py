@@ -17,7 +17,7 @@ from spectree import Response as Doc
 
 from web.batch_input import BatchOptions, BatchRequest, Lines, options_from_query, read_json, read_jsonl
 from web.batch_lines import Defaults
-from web.body import JSON, JSONL, require_media_type
+from web.body import JSON, JSONL, require_media_type, single_values
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
@@ -136,7 +136,7 @@ class BatchListQuery(BaseModel):
 def list_batches() -> Response:
     """The caller's batches, newest first."""
     try:
-        query = BatchListQuery.model_validate(request.args.to_dict())
+        query = BatchListQuery.model_validate(single_values(BatchListQuery))
     except ValidationError as exc:
         raise invalid(exc) from exc
     records, cursor = ctx().batches.list_for_tenant(

@@ -7,11 +7,11 @@ import binascii
 
 import redis
 import structlog
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, url_for
 from pydantic import BaseModel, Field, ValidationError
 from spectree import Response as Doc
 
-from web.body import json_object
+from web.body import json_object, single_values
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
@@ -124,7 +124,7 @@ def get_job(job_id: str) -> Response:
 def list_jobs() -> Response:
     """The caller's jobs, newest first, optionally of one status."""
     try:
-        query = ListQuery.model_validate(request.args.to_dict())
+        query = ListQuery.model_validate(single_values(ListQuery))
     except ValidationError as exc:
         raise invalid(exc) from exc
     records, cursor = ctx().store.list_for_tenant(

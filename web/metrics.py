@@ -19,9 +19,11 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from spectree import Response as Doc
 
 from web.context import ctx
 from web.health import WORKER_FRESH_S
+from web.openapi import spec as api_spec
 from worker import keys
 from worker.metrics import STORED, MetricSpec
 
@@ -135,6 +137,7 @@ def registry_for(client: redis.Redis) -> CollectorRegistry:
 
 
 @bp.get("/metrics")
+@api_spec.validate(resp=Doc("HTTP_200"), security={}, tags=["health"], skip_validation=True)
 def metrics() -> Response:
     """Prometheus text format, summed over every gemq process."""
     body: Any = generate_latest(ctx().metrics_registry)

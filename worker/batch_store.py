@@ -134,7 +134,10 @@ class BatchStore:
 
     def _delete_jobs(self, job_ids: list[str]) -> None:
         if job_ids:
-            self.redis.delete(*(k for job_id in job_ids for k in (keys.job(job_id), keys.job_events(job_id))))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.delete(*(k for job_id in job_ids for k in (keys.job(job_id), keys.job_events(job_id))))
+            pipe.zrem(keys.active(), *job_ids)
+            pipe.execute()
 
     # -- reading -------------------------------------------------------------------------
 

@@ -79,6 +79,8 @@ def create_celery(settings: Settings) -> Celery:
         # "task-sent" events: that would add a PUBLISH to every submit.
         worker_send_task_events=False,
         task_send_sent_event=False,
+        # Celery's consumer, closing its task channel itself after a broker connection loss (see worker/broker.py).
+        worker_consumer="worker.broker:Consumer",
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         include=["worker.tasks"],

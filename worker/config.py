@@ -93,6 +93,11 @@ class Settings:
     result_ttl: int = DEFAULT_RESULT_TTL
     visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT
     worker_concurrency: int = 200
+    #: Seconds between reaper passes (one worker makes each pass), looking for unfinished jobs nothing moves.
+    reaper_interval: float = 30.0
+    #: Seconds past the visibility timeout before the reaper re-publishes a job with no activity: kombu's
+    #: own restore of a dead worker's messages (within the timeout + 10 s) always comes first.
+    reaper_margin: float = 120.0
     #: Retry policy for retryable upstream failures.
     max_attempts: int = 8
     retry_base_delay: float = 1.0
@@ -173,6 +178,8 @@ def _parse(env: Mapping[str, str]) -> dict[str, object]:
         "GEMQ_RESULT_TTL": ("result_ttl", int),
         "GEMQ_VISIBILITY_TIMEOUT": ("visibility_timeout", int),
         "GEMQ_WORKER_CONCURRENCY": ("worker_concurrency", int),
+        "GEMQ_REAPER_INTERVAL": ("reaper_interval", float),
+        "GEMQ_REAPER_MARGIN": ("reaper_margin", float),
         "GEMQ_MAX_ATTEMPTS": ("max_attempts", int),
         "GEMQ_RETRY_BASE_DELAY": ("retry_base_delay", float),
         "GEMQ_RETRY_MAX_DELAY": ("retry_max_delay", float),

@@ -7,13 +7,12 @@ and ``/openapi.json`` is generated from them.  Input bounds are named constants 
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 #: Longest prompt (characters, all text parts together).
 MAX_PROMPT_CHARS = 1_000_000
@@ -27,6 +26,20 @@ MAX_METADATA_KEY_CHARS = 64
 MAX_METADATA_VALUE_CHARS = 512
 #: Model names: letters, digits, dot, dash, underscore (they become part of Redis keys).
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: Most stop sequences, and their length.
+MAX_STOP_SEQUENCES = 5
+MAX_STOP_SEQUENCE_CHARS = 100
+#: Most fallback models and safety settings.
+MAX_FALLBACK_MODELS = 3
+MAX_SAFETY_SETTINGS = 10
+#: Longest webhook URL.
+MAX_URL_CHARS = 2048
+
+# Bounds written as types, so /openapi.json states them and the validation errors name the item.
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_PATTERN)]
+StopSequence = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STOP_SEQUENCE_CHARS)]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS)]
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
 #: Conversation ids (tenant-scoped; they become part of Redis keys).
 CONVERSATION_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -100,15 +113,8 @@ class GenerationConfig(StrictModel):
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=1, le=1000)
     max_output_tokens: int | None = Field(default=None, ge=1, le=65_536)
-    stop_sequences: list[str] | None = Field(default=None, max_length=5)
+    stop_sequences: list[StopSequence] | None = Field(default=None, max_length=MAX_STOP_SEQUENCES)
     response_mime_type: Literal["text/plain", "application/json", "text/x.enum"] | None = None
-
-    @field_validator("stop_sequences")
-    @classmethod
-    def _short_sequences(cls, value: list[str] | None) -> list[str] | None:
-        if value and any(not s or len(s) > 100 for s in value):
-            raise ValueError("each stop sequence must be 1 to 100 characters")
-        return value
 
 
 HarmCategory = Literal[
@@ -131,17 +137,23 @@ class SafetySetting(StrictModel):
 class JobRequest(StrictModel):
     """What a client submits: exactly one of ``prompt`` and ``contents``."""
 
+    # The "exactly one" rule in /openapi.json too (a null value does not count as given).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+        {"required": ["contents"], "properties": {"contents": {"type": "array"}}},
+    ]})
+
     prompt: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_CHARS)
     contents: list[Content] | None = Field(default=None, min_length=1, max_length=MAX_CONTENTS)
-    model: str | None = Field(default=None, pattern=MODEL_PATTERN)
+    model: ModelName | None = None
     system_instruction: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     generation_config: GenerationConfig | None = None
-    safety_settings: list[SafetySetting] | None = Field(default=None, max_length=10)
+    safety_settings: list[SafetySetting] | None = Field(default=None, max_length=MAX_SAFETY_SETTINGS)
     priority: Priority = Priority.normal
-    webhook_url: str | None = Field(default=None, max_length=2048)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    webhook_url: str | None = Field(default=None, max_length=MAX_URL_CHARS)
+    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=MAX_METADATA_KEYS)
     #: Models tried in order when the model stays rate limited or unavailable past the retry budget.
-    fallback_models: list[str] = Field(default_factory=list, max_length=3)
+    fallback_models: list[ModelName] = Field(default_factory=list, max_length=MAX_FALLBACK_MODELS)
     #: Continue this conversation: the model sees its history, and the exchange is added when the job succeeds.
     conversation_id: str | None = Field(default=None, pattern=CONVERSATION_PATTERN)
     #: Answer from the response cache when an identical request succeeded before (not with a conversation).
@@ -157,26 +169,6 @@ class JobRequest(StrictModel):
         if self.text_chars() > MAX_PROMPT_CHARS:
             raise ValueError(f"the request's text is longer than {MAX_PROMPT_CHARS} characters")
         return self
-
-    @field_validator("fallback_models")
-    @classmethod
-    def _model_names(cls, value: list[str]) -> list[str]:
-        if any(not re.match(MODEL_PATTERN, m) for m in value):
-            raise ValueError("fallback model names may hold letters, digits, '.', '-' and '_' only")
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _bounded_metadata(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_METADATA_KEYS:
-            raise ValueError(f"at most {MAX_METADATA_KEYS} metadata entries")
-        for key, item in value.items():
-            if not key or len(key) > MAX_METADATA_KEY_CHARS or len(item) > MAX_METADATA_VALUE_CHARS:
-                raise ValueError(
-                    f"metadata keys must be 1-{MAX_METADATA_KEY_CHARS} characters and values "
-                    f"at most {MAX_METADATA_VALUE_CHARS}"
-                )
-        return value
 
     @field_validator("webhook_url")
     @classmethod

@@ -8,6 +8,11 @@ key                                         type      what / lifetime
 ``gemq:job:{id}``                           hash      one job record; EXPIRE result TTL once terminal
 ``gemq:job:{id}:events``                    stream    status and text-delta events (SSE); MAXLEN-capped,
                                                       EXPIRE with the job
+``gemq:active``                             zset      job id -> last activity ms (creation, each status change,
+                                                      a re-queue's due time) of every job not yet finished;
+                                                      terminal jobs leave it (``transition.lua``), the reaper
+                                                      drops ids whose record is gone (``worker.reaper``)
+``gemq:reaper:lock``                        string    the worker running this reaper pass; PX the interval
 ``gemq:tenant:{t}:jobs``                    zset      job id -> created ms, for listing; entries older than
                                                       the result TTL are trimmed on insert
 ``gemq:batch:{id}``                         hash      batch record, its counters by status (``n_<status>``,
@@ -73,6 +78,16 @@ def job(job_id: str) -> str:
 def job_events(job_id: str) -> str:
     """The job's event stream (SSE)."""
     return f"{PREFIX}job:{job_id}:events"
+
+
+def active() -> str:
+    """Unfinished jobs by last activity: what the reaper watches for jobs nothing will move."""
+    return f"{PREFIX}active"
+
+
+def reaper_lock() -> str:
+    """Held by the one worker whose reaper makes the current pass."""
+    return f"{PREFIX}reaper:lock"
 
 
 def tenant_jobs(tenant: str) -> str:

@@ -1,5 +1,5 @@
-"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, loud notice of the emulator, and
-the webhook mover in workers that consume the ``webhooks`` queue."""
+"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, loud notice of the emulator, the
+reaper in workers that consume job queues, and the webhook mover in workers that consume ``webhooks``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,16 @@ def _ready(sender: Any = None, **_: Any) -> None:
         from worker.runtime import get_runtime
 
         get_runtime()
+        _start_reaper(app, name)
+
+
+def _start_reaper(app: Any, name: str) -> None:
+    """Re-publish unfinished jobs whose message was lost (a thread; see ``worker.reaper``)."""
+    from worker.reaper import Reaper
+    from worker.runtime import get_runtime
+
+    runtime = get_runtime()
+    Reaper(runtime.redis, runtime.settings, app, name=name, stop=_stop).start()
 
 
 def _start_webhook_mover(app: Any) -> None:

@@ -116,6 +116,8 @@ class JobStore:
             if index:
                 pipe.zadd(keys.tenant_jobs(record["tenant"]), {record["id"]: int(record["created_ms"])})
                 tenants.add(record["tenant"])
+            # Every new job, batch items too: the reaper watches all unfinished jobs (keys.active).
+            pipe.zadd(keys.active(), {record["id"]: int(record["created_ms"])})
             if record.get("conversation_id"):
                 self._take_ticket(record, pipe)
         for tenant in tenants:
@@ -135,6 +137,7 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.job(job_id), keys.job_events(job_id))
         pipe.zrem(keys.tenant_jobs(tenant), job_id)
+        pipe.zrem(keys.active(), job_id)
         pipe.execute()
 
     def get(self, job_id: str) -> dict[str, str] | None:
@@ -201,7 +204,7 @@ class JobStore:
     ) -> dict[str, list[Any]]:
         """The keys and arguments of ``lua/transition.lua`` for one change."""
         job_id = record["id"]
-        job_keys = [keys.job(job_id), keys.job_events(job_id)]
+        job_keys = [keys.job(job_id), keys.job_events(job_id), keys.active()]
         usage = ""
         if record.get("batch_id"):
             job_keys += [keys.batch(record["batch_id"]), keys.batch_items(record["batch_id"])]
@@ -231,6 +234,11 @@ class JobStore:
         data = json.dumps({"text": delta})
         status = self._partial(keys=[keys.job(job_id), keys.job_events(job_id)], args=[delta, EVENTS_MAXLEN, data])
         return status or None
+
+    def touch(self, job_id: str, *, due_in: float = 0.0) -> None:
+        """Mark an unfinished job as alive until ``due_in`` s from now (its countdown), for the reaper."""
+        # XX: a job that finished meanwhile has left the index and must not come back.
+        self.redis.zadd(keys.active(), {job_id: now_ms() + int(due_in * 1000)}, xx=True)
 
     def set_fields(self, job_id: str, fields: dict[str, str]) -> None:
         """Write bookkeeping fields that do not change the status (webhook attempts, timings)."""

@@ -18,6 +18,8 @@ def run_job(self: Task, job_id: str) -> None:
     if record is None:
         return
     if outcome.requeue_in is not None:
+        # A long wait is activity, not silence: the reaper must not take the job for lost meanwhile.
+        runtime.store.touch(job_id, due_in=outcome.requeue_in)
         publish_job(self.app, job_id, record["priority"], countdown=outcome.requeue_in)
         return
     if record.get("webhook_url"):

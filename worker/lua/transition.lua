@@ -2,9 +2,11 @@
 --
 -- KEYS[1]  job hash                 (gemq:job:{id})
 -- KEYS[2]  job event stream         (gemq:job:{id}:events)
--- KEYS[3]  batch hash, optional     (gemq:batch:{id}); counters n_<status> and n_done and the token sums
+-- KEYS[3]  active jobs index        (gemq:active): the job is scored with Redis's clock on a non-terminal
+--          status and removed on a terminal one, so the reaper sees when it last moved
+-- KEYS[4]  batch hash, optional     (gemq:batch:{id}); counters n_<status> and n_done and the token sums
 --          are kept, and the change that ends its last item finishes it (status, finished_ms, EXPIRE)
--- KEYS[4]  batch items list, with KEYS[3] (gemq:batch:{id}:items); EXPIREs with the batch
+-- KEYS[5]  batch items list, with KEYS[4] (gemq:batch:{id}:items); EXPIREs with the batch
 -- ARGV[1]  allowed current statuses, comma-separated, e.g. "queued,retrying"
 -- ARGV[2]  new status
 -- ARGV[3]  1 if the new status is terminal, else 0
@@ -47,38 +49,43 @@ end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'status', 'data', ARGV[6])
 
 local terminal = ARGV[3] == '1'
+local job_id = redis.call('HGET', KEYS[1], 'id')
 if terminal then
   redis.call('HDEL', KEYS[1], 'partial_text')
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], job_id)
+else
+  local now = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], now[1] * 1000 + math.floor(now[2] / 1000), job_id)
 end
 
 local batch_completed = 0
 -- A batch hash that is gone (expired) is never recreated by HINCRBY.
-if KEYS[3] and current ~= new and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HINCRBY', KEYS[3], 'n_' .. current, -1)
-  redis.call('HINCRBY', KEYS[3], 'n_' .. new, 1)
+if KEYS[4] and current ~= new and redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('HINCRBY', KEYS[4], 'n_' .. current, -1)
+  redis.call('HINCRBY', KEYS[4], 'n_' .. new, 1)
   if terminal then
     if ARGV[8] ~= '' then
       local p, o, t = string.match(ARGV[8], '^(%d+),(%d+),(%d+)$')
-      redis.call('HINCRBY', KEYS[3], 'tokens_prompt', p)
-      redis.call('HINCRBY', KEYS[3], 'tokens_output', o)
-      redis.call('HINCRBY', KEYS[3], 'tokens_total', t)
+      redis.call('HINCRBY', KEYS[4], 'tokens_prompt', p)
+      redis.call('HINCRBY', KEYS[4], 'tokens_output', o)
+      redis.call('HINCRBY', KEYS[4], 'tokens_total', t)
     end
-    local done = redis.call('HINCRBY', KEYS[3], 'n_done', 1)
-    local total = tonumber(redis.call('HGET', KEYS[3], 'n_total') or '0')
+    local done = redis.call('HINCRBY', KEYS[4], 'n_done', 1)
+    local total = tonumber(redis.call('HGET', KEYS[4], 'n_total') or '0')
     if done == total then
       local now = redis.call('TIME')
       local ended = 'completed'
       -- Cancelled: the client cancelled the batch and at least one item ended cancelled.
-      local stopped = tonumber(redis.call('HGET', KEYS[3], 'n_cancelled') or '0')
-      if stopped > 0 and redis.call('HEXISTS', KEYS[3], 'cancel_ms') == 1 then
+      local stopped = tonumber(redis.call('HGET', KEYS[4], 'n_cancelled') or '0')
+      if stopped > 0 and redis.call('HEXISTS', KEYS[4], 'cancel_ms') == 1 then
         ended = 'cancelled'
       end
       local finished_ms = now[1] .. string.format('%03d', math.floor(now[2] / 1000))
-      redis.call('HSET', KEYS[3], 'status', ended, 'finished_ms', finished_ms)
-      redis.call('EXPIRE', KEYS[3], ARGV[4])
+      redis.call('HSET', KEYS[4], 'status', ended, 'finished_ms', finished_ms)
       redis.call('EXPIRE', KEYS[4], ARGV[4])
+      redis.call('EXPIRE', KEYS[5], ARGV[4])
       batch_completed = 1
     end
   end

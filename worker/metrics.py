@@ -120,6 +120,8 @@ class Accumulator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: True while flushes fail, so an outage is logged when it starts and ends, not every second.
+        self._failing = False
 
     def add(self, part: str, field: str, amount: float, *, exact: bool = True) -> None:
         """Add ``amount`` to ``field`` of the ``part`` hash (``counters`` or ``hist``); integers when ``exact``."""
@@ -149,10 +151,16 @@ class Accumulator:
         try:
             pipe.execute()
         except redis.RedisError as exc:
-            log.warning("metrics.flush_failed", error_type=type(exc).__name__, pending=len(pending))
+            if not self._failing:
+                log.warning("metrics.flush_failed", error_type=type(exc).__name__, pending=len(pending))
+            self._failing = True
             with self._lock:
                 for key, amount in pending.items():
                     self._pending[key] = self._pending.get(key, 0) + amount
+            return
+        if self._failing:
+            log.info("metrics.flush_recovered", pending=len(pending))
+            self._failing = False
 
     def close(self) -> None:
         """Stop the flusher and write what is left."""

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object per line from every gemq process (structlog over stdlib logging).
 
-Celery's, gunicorn's (``web.gunicorn_conf.JsonLogger``), Flower's and our own records, and Python
+Celery's, gunicorn's (``JsonLogger`` in gunicorn.conf.py), Flower's and our own records, and Python
 warnings, all pass through the same formatter on the root logger.  A redaction step drops fields
 that could carry a prompt, an answer or a secret, should a caller ever pass one.  gemq's own events
 are named ``area.what`` (``job.finished``) and carry ``job_id``, ``tenant``, ``model``,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
-from procs import RedisServer, wait_until
+from procs import RedisServer, WorkerProcess, wait_until
 
 #: Tenants and their keys in tests.
 TENANTS = {"acme": "key-acme", "globex": "key-globex"}
@@ -74,3 +77,15 @@ def job_events(redis_server: RedisServer, job_id: str) -> list[str]:
 def sleep_until(deadline: float) -> None:
     """Sleep until a ``time.monotonic()`` deadline."""
     time.sleep(max(0.0, deadline - time.monotonic()))
+
+
+@contextmanager
+def webhooks_worker_for(base_env: dict[str, str], run_dir: Path, name: str,
+                        env: dict[str, str]) -> Iterator[WorkerProcess]:
+    """A worker consuming only the ``webhooks`` queue, with ``env`` on top of the session's."""
+    process = WorkerProcess({**base_env, **env}, run_dir / f"worker-{name}.log", name=name, concurrency=4,
+                            queues="webhooks").start()
+    try:
+        yield process
+    finally:
+        process.kill()

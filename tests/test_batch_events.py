@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Api, tag
+from helpers import Api, tag, webhooks_worker_for
 from procs import EmulatorProcess, WorkerProcess, wait_until
 from receiver import Receiver
 from svix.webhooks import Webhook
@@ -20,11 +20,9 @@ WEBHOOK_ENV = {"GEMQ_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2", "GEMQ_WEBHOOK_TIMEOUT":
 
 @pytest.fixture(scope="module")
 def webhooks_worker(base_env: dict[str, str], run_dir: Path) -> Iterator[WorkerProcess]:
-    """The webhooks worker (only the ``webhooks`` queue) for this module."""
-    process = WorkerProcess({**base_env, **WEBHOOK_ENV}, run_dir / "worker-batch-webhooks.log", name="batch-webhooks",
-                            concurrency=4, queues="webhooks").start()
-    yield process
-    process.kill()
+    """The webhooks worker (only the ``webhooks`` queue), shared by this module's tests."""
+    with webhooks_worker_for(base_env, run_dir, "batch-webhooks", WEBHOOK_ENV) as process:
+        yield process
 
 
 pytestmark = pytest.mark.usefixtures("worker", "webhooks_worker")

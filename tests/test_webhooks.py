@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Api, tag
+from helpers import Api, tag, webhooks_worker_for
 from procs import EmulatorProcess, RedisServer, WorkerProcess, wait_until
 from receiver import Answer, Receiver, spec_signature
 from svix.webhooks import Webhook, WebhookVerificationError
@@ -31,10 +31,8 @@ WEBHOOK_ENV = {"GEMQ_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2", "GEMQ_WEBHOOK_TIMEO
 @pytest.fixture(scope="module")
 def webhooks_worker(base_env: dict[str, str], run_dir: Path) -> Iterator[WorkerProcess]:
     """The webhooks worker (only the ``webhooks`` queue), shared by this module's tests."""
-    process = WorkerProcess({**base_env, **WEBHOOK_ENV}, run_dir / "worker-webhooks.log", name="webhooks",
-                            concurrency=4, queues="webhooks").start()
-    yield process
-    process.kill()
+    with webhooks_worker_for(base_env, run_dir, "webhooks", WEBHOOK_ENV) as process:
+        yield process
 
 
 pytestmark = pytest.mark.usefixtures("worker", "webhooks_worker")

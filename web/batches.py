@@ -17,7 +17,7 @@ from spectree import Response as Doc
 
 from web.batch_input import BatchOptions, BatchRequest, Lines, options_from_query, read_json, read_jsonl
 from web.batch_lines import Defaults
-from web.body import JSON, JSONL, require_media_type, single_values
+from web.body import JSON, JSONL, require_media_type, resource_response, single_values
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
@@ -109,11 +109,8 @@ def created(batch_id: str, options: BatchOptions, lines: Lines, key: str | None,
 
 def batch_response(record: dict[str, str], status: int = 200) -> Response:
     """A batch as JSON, with its ``Location`` when just made."""
-    response = jsonify(Batch.from_record(record).model_dump(mode="json"))
-    response.status_code = status
-    if status == 202:
-        response.headers["Location"] = url_for("batches.get_batch", batch_id=record["id"])
-    return response
+    location = url_for("batches.get_batch", batch_id=record["id"]) if status == 202 else None
+    return resource_response(Batch.from_record(record), status, location=location)
 
 
 class BatchList(BaseModel):

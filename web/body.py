@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
-from flask import request
+from flask import Response, jsonify, request
 from pydantic import BaseModel
 
 from web.errors import ApiError
@@ -76,3 +76,12 @@ def parse_json(raw: bytes) -> Any:
 
 def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def resource_response(view: BaseModel, status: int = 200, *, location: str | None = None) -> Response:
+    """A resource as JSON; a 202 for a resource just made carries its ``Location``."""
+    response = jsonify(view.model_dump(mode="json"))
+    response.status_code = status
+    if location is not None and status == 202:
+        response.headers["Location"] = location
+    return response

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, jsonify, url_for
 from pydantic import BaseModel, Field, ValidationError
 from spectree import Response as Doc
 
-from web.body import json_object, single_values
+from web.body import json_object, resource_response, single_values
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
@@ -103,12 +103,9 @@ def submit_job(tenant: str, job_request: JobRequest) -> dict[str, str]:
 
 
 def job_response(record: dict[str, str], status: int = 200) -> Response:
-    """A job as JSON, with its ``Location``."""
-    response = jsonify(Job.from_record(record).model_dump(mode="json"))
-    response.status_code = status
-    if status == 202:
-        response.headers["Location"] = url_for("jobs.get_job", job_id=record["id"])
-    return response
+    """A job as JSON, with its ``Location`` when just made."""
+    location = url_for("jobs.get_job", job_id=record["id"]) if status == 202 else None
+    return resource_response(Job.from_record(record), status, location=location)
 
 
 @bp.get("/v1/jobs/<job_id>")

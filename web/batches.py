@@ -12,14 +12,14 @@ import json
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from spectree import Response as Doc
 
 from web.batch_input import BatchOptions, BatchRequest, Lines, options_from_query, read_json, read_jsonl
 from web.batch_lines import Defaults
-from web.body import JSON, JSONL, require_media_type, resource_response, single_values
+from web.body import JSON, JSONL, query_of, require_media_type, resource_response
 from web.context import ctx
-from web.errors import ApiError, ErrorBody, invalid
+from web.errors import ApiError, ErrorBody
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
 from web.idempotency import REPLAYED_HEADER
 from web.jobs import SubmitHeaders, decode_cursor, encode_cursor
@@ -132,10 +132,7 @@ class BatchListQuery(BaseModel):
                tags=["batches"], skip_validation=True)
 def list_batches() -> Response:
     """The caller's batches, newest first."""
-    try:
-        query = BatchListQuery.model_validate(single_values(BatchListQuery))
-    except ValidationError as exc:
-        raise invalid(exc) from exc
+    query = query_of(BatchListQuery)
     records, cursor = ctx().batches.list_for_tenant(
         g.tenant, limit=query.limit, cursor=decode_cursor(query.cursor) if query.cursor else None)
     page = BatchList(batches=[Batch.from_record(r) for r in records],

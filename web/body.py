@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from flask import Response, jsonify, request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from web.errors import ApiError
+from web.errors import ApiError, invalid
+
+Q = TypeVar("Q", bound=BaseModel)
 
 JSON = "application/json"
 JSONL = "application/jsonl"
@@ -49,6 +51,14 @@ def single_values(model: type[BaseModel]) -> dict[str, str]:
         details = [{"loc": name, "message": "given more than once"} for name in repeated]
         raise ApiError(422, f"invalid request: give {', '.join(repeated)} once", details=details)
     return request.args.to_dict()
+
+
+def query_of(model: type[Q]) -> Q:
+    """The query string validated by ``model``: 422 naming each invalid or repeated parameter."""
+    try:
+        return model.model_validate(single_values(model))
+    except ValidationError as exc:
+        raise invalid(exc) from exc
 
 
 class InvalidJson(ValueError):

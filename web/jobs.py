@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, jsonify, url_for
 from pydantic import BaseModel, Field, ValidationError
 from spectree import Response as Doc
 
-from web.body import json_object, resource_response, single_values
+from web.body import json_object, query_of, resource_response
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
@@ -120,10 +120,7 @@ def get_job(job_id: str) -> Response:
                skip_validation=True)
 def list_jobs() -> Response:
     """The caller's jobs, newest first, optionally of one status."""
-    try:
-        query = ListQuery.model_validate(single_values(ListQuery))
-    except ValidationError as exc:
-        raise invalid(exc) from exc
+    query = query_of(ListQuery)
     records, cursor = ctx().store.list_for_tenant(
         g.tenant, status=query.status.value if query.status else None, limit=query.limit,
         cursor=decode_cursor(query.cursor) if query.cursor else None,

@@ -20,8 +20,7 @@ from web.batch_lines import Defaults
 from web.body import JSON, JSONL, query_of, require_media_type, resource_response
 from web.context import ctx
 from web.errors import ApiError, ErrorBody
-from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
-from web.idempotency import REPLAYED_HEADER
+from web.guards import check_webhook_url, create_once, enforce_submit_limit, idempotency_key, mark_replay
 from web.jobs import SubmitHeaders, decode_cursor, encode_cursor
 from web.openapi import spec
 from worker.batches import Batch, BatchResultLine, BatchStatus
@@ -90,21 +89,13 @@ def created(batch_id: str, options: BatchOptions, lines: Lines, key: str | None,
     batch = context.batches.new_record(batch_id, g.tenant, total=lines.count, priority=options.priority.value,
                                        model=options.model, metadata=options.metadata, webhook_url=options.webhook_url)
 
-    def create() -> str:
+    def create() -> dict[str, str]:
         context.batches.create(context.celery, batch, lines.items())
-        return batch_id
+        return batch
 
-    if key is None:
-        made, replayed = create(), False
-    else:
-        made, replayed = run_idempotent(key, body, create)
-    record = context.batches.get_for_tenant(made, g.tenant) if replayed else batch
-    if record is None:
-        raise ApiError(404, "the batch made with this Idempotency-Key no longer exists")
-    response = batch_response(record, 202)
-    if replayed:
-        response.headers[REPLAYED_HEADER] = "true"
-    return response
+    record, replayed = create_once(key, body, create, lambda made: context.batches.get_for_tenant(made, g.tenant),
+                                   "batch")
+    return mark_replay(batch_response(record, 202), replayed)
 
 
 def batch_response(record: dict[str, str], status: int = 200) -> Response:

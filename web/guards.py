@@ -1,4 +1,4 @@
-"""Checks shared by the submission routes (jobs now, batches later).
+"""Checks shared by the submission routes (jobs and batches).
 
 The tenant's submission limit (429 with ``Retry-After``), the webhook target's SSRF rules (422
 naming the field) and ``Idempotency-Key`` replays (400 for a bad key, 409 for a conflict).
@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import Response, g, request
 
 from web.context import ctx
 from web.errors import ApiError
-from web.idempotency import HEADER, IdempotencyError, KeyBusy, fingerprint, valid_key
+from web.idempotency import HEADER, REPLAYED_HEADER, IdempotencyError, KeyBusy, fingerprint, valid_key
 from web.submit_limits import SubmitLimitExceeded
 from worker.ssrf import UnsafeURL, check_url
 
@@ -58,3 +58,31 @@ def run_idempotent(key: str, body: Any, create: Callable[[], str]) -> tuple[str,
         raise ApiError(409, str(exc), headers={"Retry-After": "1"}) from exc
     except IdempotencyError as exc:
         raise ApiError(409, str(exc)) from exc
+
+
+def create_once(key: str | None, body: Any, create: Callable[[], dict[str, str]],
+                reread: Callable[[str], dict[str, str] | None], what: str) -> tuple[dict[str, str], bool]:
+    """Make the resource (once per ``Idempotency-Key`` when there is one): ``(record, replayed)``.
+
+    A replay answers with the original, read as it is now; 404 when it no longer exists.
+    """
+    if key is None:
+        return create(), False
+    made: list[dict[str, str]] = []
+
+    def make() -> str:
+        made.append(create())
+        return made[0]["id"]
+
+    resource_id, replayed = run_idempotent(key, body, make)
+    record = made[0] if made else reread(resource_id)
+    if record is None:
+        raise ApiError(404, f"the {what} made with this Idempotency-Key no longer exists")
+    return record, replayed
+
+
+def mark_replay(response: Response, replayed: bool) -> Response:
+    """Say so in a header when the answer is a replay of an earlier request."""
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response

@@ -14,8 +14,7 @@ from spectree import Response as Doc
 from web.body import json_object, query_of, resource_response
 from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
-from web.guards import check_webhook_url, enforce_submit_limit, idempotency_key, run_idempotent
-from web.idempotency import REPLAYED_HEADER
+from web.guards import check_webhook_url, create_once, enforce_submit_limit, idempotency_key, mark_replay
 from web.openapi import spec
 from worker.cancels import announce_cancel
 from worker.celery_app import publish_job
@@ -68,23 +67,9 @@ def submit() -> Response:
     except ValidationError as exc:
         raise invalid(exc) from exc
     check_webhook_url(job_request.webhook_url)
-    key = idempotency_key()
-    if key is None:
-        return job_response(submit_job(g.tenant, job_request), 202)
-    made: list[dict[str, str]] = []
-
-    def create() -> str:
-        made.append(submit_job(g.tenant, job_request))
-        return made[0]["id"]
-
-    job_id, replayed = run_idempotent(key, body, create)
-    record = made[0] if made else ctx().store.get_for_tenant(job_id, g.tenant)  # a replay reads the job as it is now
-    if record is None:
-        raise ApiError(404, "the job made with this Idempotency-Key no longer exists")
-    response = job_response(record, 202)
-    if replayed:
-        response.headers[REPLAYED_HEADER] = "true"
-    return response
+    record, replayed = create_once(idempotency_key(), body, lambda: submit_job(g.tenant, job_request),
+                                   lambda job_id: ctx().store.get_for_tenant(job_id, g.tenant), "job")
+    return mark_replay(job_response(record, 202), replayed)
 
 
 def submit_job(tenant: str, job_request: JobRequest) -> dict[str, str]:

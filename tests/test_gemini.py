@@ -33,10 +33,12 @@ def spec(prompt: str, **fields: object) -> dict:  # type: ignore[type-arg]
 
 
 def test_generate_streams_text_and_reports_usage(gemini: GeminiClient) -> None:
-    deltas: list[str] = []
-    generation = gemini.generate(MODEL, spec(f"hello there {tag()}"), on_delta=deltas.append)
-    assert len(deltas) > 1, "the answer arrives in several chunks"
-    assert "".join(deltas) == generation.text
+    pieces: list[tuple[str, bool]] = []
+    generation = gemini.generate(MODEL, spec(f"hello there {tag()}"),
+                                 on_delta=lambda delta, last: pieces.append((delta, last)))
+    assert len(pieces) > 1, "the answer arrives in several chunks"
+    assert "".join(delta for delta, _ in pieces) == generation.text
+    assert [last for _, last in pieces] == [False] * (len(pieces) - 1) + [True], "only the last chunk says so"
     assert generation.finish_reason == "STOP"
     assert generation.prompt_tokens > 0 and generation.output_tokens > 0
     assert generation.total_tokens == generation.prompt_tokens + generation.output_tokens
@@ -138,7 +140,7 @@ def test_an_error_in_the_middle_of_a_stream_is_retryable(gemini: GeminiClient, e
     emu.fault(marker, "midstream")
     deltas: list[str] = []
     with pytest.raises(UpstreamUnavailable):
-        gemini.generate(MODEL, spec(f"cut {marker}"), on_delta=deltas.append)
+        gemini.generate(MODEL, spec(f"cut {marker}"), on_delta=lambda delta, _last: deltas.append(delta))
     assert deltas, "some text arrived before the error"
 
 

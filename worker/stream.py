@@ -13,8 +13,10 @@ from worker.store import JobStore
 class StreamWriter:
     """Receives streamed text: writes it to the record at most every ``interval`` s, stops on cancel.
 
-    Cancellation is checked at every chunk: against the process's ``CancelWatch`` (no round trip)
-    when there is one, else by reading the status; each write also reads the status, as a backstop.
+    Cancellation is checked at every chunk but the last: against the process's ``CancelWatch`` (no
+    round trip) when there is one, else by reading the status; each write also reads the status, as a
+    backstop.  The last chunk's text is only kept: the job's final transition writes it, and refuses
+    a job cancelled meanwhile.
     """
 
     def __init__(self, store: JobStore, job_id: str, interval: float, cancels: CancelWatch | None = None) -> None:
@@ -25,8 +27,10 @@ class StreamWriter:
         self._pending: list[str] = []
         self._last = time.monotonic()
 
-    def __call__(self, delta: str) -> None:
+    def __call__(self, delta: str, last: bool = False) -> None:
         self._pending.append(delta)
+        if last:
+            return  # the final transition writes it (``take_pending``) and settles a cancel race
         if time.monotonic() - self._last >= self.interval:
             self.flush()
         elif self.cancels is not None:

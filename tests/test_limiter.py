@@ -199,6 +199,26 @@ def test_admission_is_one_round_trip(settings: Settings, model: str, redis_serve
     assert CountingConnection.sent == 1
 
 
+def test_release_with_settlement_is_one_round_trip(settings: Settings, model: str, redis_server: RedisServer) -> None:
+    configured = settings.replace(limits={model: ModelLimits(rpm=1000, tpm=10**6, rpd=10**6, concurrency=100)})
+    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
+    limiter = Limiter(redis.Redis(connection_pool=pool), configured)
+    admit(limiter, model, 1)
+    admission = limiter.acquire(model, job_id="a", priority=NORMAL, cost=60)
+    CountingConnection.sent = 0
+    limiter.release(model, admission, actual_tokens=20)
+    assert CountingConnection.sent == 1, "no SCRIPT EXISTS before the pipeline"
+
+
+def test_release_settles_after_redis_lost_its_scripts(settings: Settings, model: str) -> None:
+    limiter = limiter_for(settings, model, tpm=100, concurrency=1)
+    admission = limiter.acquire(model, job_id="a", priority=NORMAL, cost=60)
+    limiter.redis.script_flush()
+    limiter.release(model, admission, actual_tokens=20)
+    assert int(limiter.redis.hget(keys.limiter(model, "state"), "tokens")) == 20
+    assert limiter.redis.zcard(keys.limiter(model, "leases")) == 0
+
+
 def test_pacific_day_resets_at_local_midnight_across_daylight_saving() -> None:
     assert pacific_day(datetime(2026, 3, 8, 23, 0, tzinfo=PACIFIC)) == ("2026-03-08", 3600)
     # 1 November 2026: clocks go back at 02:00, so that day lasts 25 hours.

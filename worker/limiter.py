@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from redis.exceptions import NoScriptError
 
 from worker import keys
 from worker.config import ModelLimits, Settings
@@ -108,13 +109,22 @@ class Limiter:
         """End a call: give back its concurrency slot and, if Gemini counted its input, settle its charge.
 
         One round trip: the token correction (``lua/settle.lua``) and the lease removal are pipelined.
+        The script goes in by its SHA: a redis-py ``Script`` in a pipeline first asks ``SCRIPT EXISTS``
+        (``Pipeline.load_scripts``), a second round trip on every call; only after Redis lost its
+        script cache (a restart) is the source sent, once.
         """
+        settle_keys = [keys.limiter(model, "log"), keys.limiter(model, "state")]
+        settle_args = [admission.call_id, admission.cost, actual_tokens]
+        settle = actual_tokens > 0 and actual_tokens != admission.cost
         pipe = self.redis.pipeline(transaction=False)
-        if actual_tokens > 0 and actual_tokens != admission.cost:
-            self._settle(keys=[keys.limiter(model, "log"), keys.limiter(model, "state")],
-                         args=[admission.call_id, admission.cost, actual_tokens], client=pipe)
+        if settle:
+            pipe.evalsha(self._settle.sha, len(settle_keys), *settle_keys, *settle_args)
         pipe.zrem(keys.limiter(model, "leases"), admission.call_id)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except NoScriptError:
+            # The lease is gone already (a pipeline runs every command); the settlement did not run.
+            self._settle(keys=settle_keys, args=settle_args)
 
     def pause(self, model: str, seconds: float) -> None:
         """Stop admitting calls to ``model`` for ``seconds``, for every worker."""

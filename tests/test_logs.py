@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -121,3 +124,18 @@ def test_a_full_run_logs_json_lines_without_prompts_outputs_or_secrets(
     assert any(line["job_id"] == ids[1] and line["status_code"] == 503 and line["attempt"] == 1 for line in retried)
     assert any(line["event"] == "job.cancelled" and line["job_id"] == ids[3] for line in lines["web"])
     assert any(line["event"] == "webhook.attempt" and line["state"] == "delivered" for line in lines["webhooks"])
+
+
+def test_events_below_the_level_are_dropped_and_the_rest_are_json() -> None:
+    script = (
+        "import structlog\n"
+        "from worker.logs import configure_logging\n"
+        "configure_logging(level='WARNING', process='t')\n"
+        "log = structlog.get_logger('gemq.t')\n"
+        "log.info('t.quiet', job_id='a')\n"
+        "log.warning('t.loud', job_id='b', prompt='secret words')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [line["event"] for line in lines] == ["t.loud"]
+    assert lines[0]["level"] == "warning" and lines[0]["prompt"] == "[redacted]" and lines[0]["service"] == "t"

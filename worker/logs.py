@@ -50,7 +50,9 @@ def configure_logging(*, level: str = "INFO", json: bool = True, process: str = 
         _redact,
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: an event below the level costs no timestamp, call-site lookup or redaction
+        # (structlog's advice for stdlib filtering; it was 4% of the web's CPU per submit at WARNING).
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from helpers import tag
 from procs import EmulatorProcess
@@ -15,7 +17,7 @@ from worker.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from worker.gemini import GeminiClient, quota_details
+from worker.gemini import GeminiClient, PerThreadTransport, quota_details
 from worker.jobs import JobRequest
 
 MODEL = "gemini-2.5-flash"
@@ -175,3 +177,24 @@ def test_quota_details_reads_retry_info_and_quota_ids_in_any_order() -> None:
     assert quota_details(body) == (26.0, ["GenerateRequestsPerMinutePerProjectPerModel"])
     assert quota_details({"error": {"details": "nonsense"}}) == (None, [])
     assert quota_details("not a dict") == (None, [])
+
+
+def test_each_thread_calls_through_its_own_small_pool(settings: Settings) -> None:
+    client = GeminiClient(settings)
+    transport = client._client._api_client._httpx_client._transport  # noqa: SLF001 - the SDK's own client
+    assert isinstance(transport, PerThreadTransport)
+
+    def call() -> None:
+        for _ in range(2):  # the second call reuses the thread's pool
+            assert client.generate(MODEL, spec(f"pool {tag()}")).text
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    pools = list(transport._transports)  # noqa: SLF001
+    assert len(pools) == 3, "one pool per calling thread"
+    assert all(len(pool._pool.connections) == 1 for pool in pools), "each thread reused its one connection"  # noqa: SLF001
+    client.close()
+    assert transport._transports == [] and all(pool._pool.connections == [] for pool in pools)  # noqa: SLF001

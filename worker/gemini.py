@@ -150,6 +150,8 @@ class PerThreadTransport(httpx2.BaseTransport):
     PER_THREAD = 2
 
     def __init__(self) -> None:
+        # One TLS context for every pool: building one loads the CA bundle (about 50 ms of CPU).
+        self._ssl = httpx2.create_ssl_context()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._transports: list[httpx2.HTTPTransport] = []
@@ -159,7 +161,7 @@ class PerThreadTransport(httpx2.BaseTransport):
         transport: httpx2.HTTPTransport | None = getattr(self._local, "transport", None)
         if transport is None:
             limits = httpx2.Limits(max_connections=self.PER_THREAD, max_keepalive_connections=self.PER_THREAD)
-            transport = self._local.transport = httpx2.HTTPTransport(limits=limits)
+            transport = self._local.transport = httpx2.HTTPTransport(verify=self._ssl, limits=limits)
             with self._lock:
                 self._transports.append(transport)
         return transport.handle_request(request)

@@ -31,6 +31,8 @@ def test_jobs_in_flight_on_a_killed_worker_all_complete(
     ids += [json.loads(line)["id"] for line in
             stack.api.get(f"/v1/batches/{batch_id}/results").get_data(as_text=True).splitlines()]
     wait_until(lambda: all(stack.api.job(i)["status"] == "running" for i in ids), timeout=20, what="all running")
+    # "running" is written just before the call: wait for every call to hang in the emulator
+    wait_until(lambda: len(emu.requests(tag=tag_of(marker))) >= JOBS, timeout=20, what="every call to reach Gemini")
 
     # When the worker is SIGKILLed, and another worker starts
     doomed.kill()

@@ -12,9 +12,10 @@ from procs import RedisServer
 
 from worker import keys
 from worker.config import ModelLimits, Settings
-from worker.jobs import Priority
+from worker.jobs import JobRequest, JobStatus, Priority
 from worker.limiter import PACIFIC, Limiter, estimate_tokens, pacific_day
 from worker.redisconn import connect
+from worker.store import JobStore
 
 NORMAL, LOW, HIGH = Priority.normal, Priority.low, Priority.high
 
@@ -217,6 +218,40 @@ def test_release_settles_after_redis_lost_its_scripts(settings: Settings, model:
     limiter.release(model, admission, actual_tokens=20)
     assert int(limiter.redis.hget(keys.limiter(model, "state"), "tokens")) == 20
     assert limiter.redis.zcard(keys.limiter(model, "leases")) == 0
+
+
+def test_a_job_ends_and_gives_back_its_slot_in_one_round_trip(settings: Settings, model: str,
+                                                               redis_server: RedisServer) -> None:
+    configured = settings.replace(limits={model: ModelLimits(rpm=1000, tpm=10**6, rpd=10**6, concurrency=100)})
+    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
+    client = redis.Redis(connection_pool=pool)
+    limiter, store = Limiter(client, configured), JobStore(client, configured)
+    limiter.release(model, limiter.acquire(model, job_id="warm", priority=NORMAL, cost=60), actual_tokens=9)
+    record = store.new_record("acme", JobRequest(prompt="one trip"))
+    store.save_new([record])
+    admission = limiter.acquire(model, job_id=record["id"], priority=NORMAL, cost=60)
+    store.transition(record, JobStatus.running, allowed=("queued",))
+    CountingConnection.sent = 0
+    moved = store.transition(record, JobStatus.succeeded, allowed=("running",), fields={"finished_ms": "1"},
+                             also=lambda trip: limiter.release(model, admission, 20, trip=trip))
+    assert moved.moved and CountingConnection.sent == 1
+    assert store.status(record["id"]) == "succeeded"
+    assert int(client.hget(keys.limiter(model, "state"), "tokens")) == 9 + 20
+    assert client.zcard(keys.limiter(model, "leases")) == 0
+
+
+def test_one_trip_sends_a_script_again_when_redis_lost_it(settings: Settings, model: str) -> None:
+    client = connect(settings)
+    limiter, store = limiter_for(settings, model, tpm=1000), JobStore(client, settings)
+    record = store.new_record("acme", JobRequest(prompt="lost scripts"))
+    store.save_new([record])
+    admission = limiter.acquire(model, job_id=record["id"], priority=NORMAL, cost=60)
+    client.script_flush()
+    moved = store.transition(record, JobStatus.cancelled, allowed=("queued",),
+                             also=lambda trip: limiter.release(model, admission, 20, trip=trip))
+    assert moved.moved and store.status(record["id"]) == "cancelled"
+    assert int(client.hget(keys.limiter(model, "state"), "tokens")) == 20
+    assert client.zcard(keys.limiter(model, "leases")) == 0
 
 
 def test_pacific_day_resets_at_local_midnight_across_daylight_saving() -> None:

@@ -33,12 +33,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
-from redis.exceptions import NoScriptError
 
 from worker import keys
 from worker.config import ModelLimits, Settings
 from worker.jobs import Priority
-from worker.store import load_script
+from worker.store import OneTrip, load_script
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 #: Length of the request and token windows, before the margin.
@@ -105,26 +104,20 @@ class Limiter:
             return Admission(True, call_id=call_id, cost=cost)
         return Admission(False, wait=int(ms) / 1000, reason=reason)
 
-    def release(self, model: str, admission: Admission, actual_tokens: int = 0) -> None:
+    def release(self, model: str, admission: Admission, actual_tokens: int = 0, trip: OneTrip | None = None) -> None:
         """End a call: give back its concurrency slot and, if Gemini counted its input, settle its charge.
 
-        One round trip: the token correction (``lua/settle.lua``) and the lease removal are pipelined.
-        The script goes in by its SHA: a redis-py ``Script`` in a pipeline first asks ``SCRIPT EXISTS``
-        (``Pipeline.load_scripts``), a second round trip on every call; only after Redis lost its
-        script cache (a restart) is the source sent, once.
+        One round trip: the token correction (``lua/settle.lua``) and the lease removal go together,
+        in ``trip`` when given (the job's final transition), sent by the caller.
         """
-        settle_keys = [keys.limiter(model, "log"), keys.limiter(model, "state")]
-        settle_args = [admission.call_id, admission.cost, actual_tokens]
-        settle = actual_tokens > 0 and actual_tokens != admission.cost
-        pipe = self.redis.pipeline(transaction=False)
-        if settle:
-            pipe.evalsha(self._settle.sha, len(settle_keys), *settle_keys, *settle_args)
-        pipe.zrem(keys.limiter(model, "leases"), admission.call_id)
-        try:
-            pipe.execute()
-        except NoScriptError:
-            # The lease is gone already (a pipeline runs every command); the settlement did not run.
-            self._settle(keys=settle_keys, args=settle_args)
+        own = trip is None
+        trip = trip or OneTrip(self.redis)
+        if actual_tokens > 0 and actual_tokens != admission.cost:
+            trip.script(self._settle, [keys.limiter(model, "log"), keys.limiter(model, "state")],
+                        [admission.call_id, admission.cost, actual_tokens])
+        trip.pipe.zrem(keys.limiter(model, "leases"), admission.call_id)
+        if own:
+            trip.execute()
 
     def pause(self, model: str, seconds: float) -> None:
         """Stop admitting calls to ``model`` for ``seconds``, for every worker."""

@@ -28,7 +28,7 @@ from worker.gemini import GeminiClient, Generation
 from worker.jobs import JobStatus, Priority, now_ms
 from worker.limiter import Admission, LeaseKeeper, Limiter, estimate_tokens
 from worker.metrics import Accumulator, Metrics
-from worker.store import NON_TERMINAL, JobStore
+from worker.store import NON_TERMINAL, JobStore, OneTrip
 from worker.stream import StreamWriter
 
 log = structlog.get_logger("gemq.runner")
@@ -107,7 +107,8 @@ class JobRunner:
                 self.cancels.forget(job_id)
             if self.leases:
                 self.leases.drop(model, admission.call_id)
-            self.limiter.release(model, admission, call.prompt_tokens)
+            if not call.released:
+                self.limiter.release(model, admission, call.prompt_tokens)
 
     def _prepare(self, record: dict[str, str]) -> dict[str, Any] | Outcome:
         """The request to send, or an Outcome when the run ends before a call (cache hit, conversation line)."""
@@ -187,10 +188,17 @@ class JobRunner:
             self.metrics.upstream_error(model, exc)
             return self._finish(record, JobStatus.failed, error=exc.as_dict())
         call.prompt_tokens = generation.prompt_tokens
-        return self._succeed(record, model, generation, writer.take_pending())
+        return self._succeed(record, call, generation, writer.take_pending())
 
-    def _succeed(self, record: dict[str, str], model: str, generation: Generation, pending: str) -> Outcome:
-        return self._finish(record, JobStatus.succeeded, result=generation.as_result(model), delta=pending)
+    def _succeed(self, record: dict[str, str], call: Call, generation: Generation, pending: str) -> Outcome:
+        """Finish the job; the call's slot and token settlement go in the same round trip."""
+        def release(trip: OneTrip) -> None:
+            self.limiter.release(call.model, call.admission, call.prompt_tokens, trip=trip)
+
+        outcome = self._finish(record, JobStatus.succeeded, result=generation.as_result(call.model), delta=pending,
+                               also=release)
+        call.released = True
+        return outcome
 
     def _retry(self, record: dict[str, str], request: dict[str, Any], model: str, exc: RetryableError) -> Outcome:
         """Schedule the next attempt, or move on when the retry budget is spent."""
@@ -223,14 +231,14 @@ class JobRunner:
 
     def _finish(
         self, record: dict[str, str], status: JobStatus, *, result: dict[str, Any] | None = None,
-        error: dict[str, str] | None = None, delta: str = "",
+        error: dict[str, str] | None = None, delta: str = "", also: Callable[[OneTrip], None] | None = None,
     ) -> Outcome:
         fields = {"finished_ms": str(now_ms())}
         if result is not None:
             fields["result"] = json.dumps(result)
         if error is not None:
             fields["error"] = json.dumps(error)
-        moved = self.store.transition(record, status, allowed=NON_TERMINAL, fields=fields, delta=delta)
+        moved = self.store.transition(record, status, allowed=NON_TERMINAL, fields=fields, delta=delta, also=also)
         if not moved.moved:
             return Outcome(record=record)
         record.update(fields, status=status.value)
@@ -262,6 +270,8 @@ class Call:
     model: str
     admission: Admission
     prompt_tokens: int = 0
+    #: True once the slot was given back with the job's final transition.
+    released: bool = False
 
 
 def current_model(record: dict[str, str], request: dict[str, Any]) -> str:

@@ -40,8 +40,6 @@ def create_celery(settings: Settings) -> Celery:
     celery = Celery("gemq", set_as_current=False)
     celery.conf.update(
         broker_url=settings.redis_url,
-        # kombu's Redis transport, minus a client object built per command (see worker/transport.py).
-        broker_transport="worker.transport:Transport",
         broker_transport_options={
             "global_keyprefix": keys.BROKER_PREFIX,
             "queue_order_strategy": "sorted",

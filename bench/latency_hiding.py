@@ -39,22 +39,26 @@ def main() -> None:
         started = time.time()
         running.start_worker("w", concurrency=args.concurrency)
 
-        def finished() -> list[int]:
+        def finished() -> list[tuple[int, int]]:
             pipe = client.pipeline(transaction=False)
             for job_id in ids:
-                pipe.hget(f"gemq:job:{job_id}", "finished_ms")
-            done = [int(f) for f in pipe.execute() if f]
+                pipe.hmget(f"gemq:job:{job_id}", "started_ms", "finished_ms")
+            done = [(int(s), int(f)) for s, f in pipe.execute() if f]
             return done if len(done) == len(ids) else []
 
-        done = sorted(wait_until(finished, timeout=600, interval=1.0, what="every job to finish"))
+        runs = wait_until(finished, timeout=600, interval=1.0, what="every job to finish")
+    done = sorted(f for _, f in runs)
     first, last = done[0], done[-1]
     # Steady window: leave out the first call's worth of time and the last 10% of jobs (the drain).
     lo, hi = first + int(args.call_seconds * 1000), done[int(len(done) * 0.9)]
     steady = [t for t in done if lo <= t <= hi]
     rate = len(steady) / ((hi - lo) / 1000)
     ideal = args.concurrency / args.call_seconds
+    # How long each job's call took in the worker (started_ms -> finished_ms), against the emulator's delay.
+    calls = sorted(f - s for s, f in runs if lo <= f <= hi)
     print(json.dumps({"jobs_per_s": round(rate, 1), "ideal_jobs_per_s": ideal, "ratio": round(rate / ideal, 3),
                       "whole_run_jobs_per_s": round(len(done) / ((last - started * 1000) / 1000), 1),
+                      "call_ms": {"p50": calls[len(calls) // 2], "p90": calls[int(len(calls) * 0.9)]},
                       "args": vars(args), "machine": machine()}, indent=2))
 
 

@@ -72,14 +72,17 @@ def test_concurrent_finishes_count_once_each_and_complete_the_batch_once(
     assert redis_server.client().ttl(keys.batch_items(batch_id)) > settings.result_ttl - 60
 
 
+@pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts-loaded", "redis-lost-its-scripts"])
 def test_a_cancel_that_stops_items_ends_the_batch_cancelled(
-    stores: tuple[JobStore, BatchStore], redis_server: RedisServer
+    stores: tuple[JobStore, BatchStore], redis_server: RedisServer, scripts_lost: bool
 ) -> None:
     store, _ = stores
     batch_id, items = make_batch(stores, 4)
     run_item(store, items[0], 1)
     store.transition(items[1], JobStatus.running, allowed=("queued",))
     store.redis.hset(keys.batch(batch_id), "cancel_ms", str(now_ms()))
+    if scripts_lost:
+        store.redis.script_flush()  # as after a Redis restart: each script in the one trip is sent again
 
     moves = store.cancel_many([{**item, "status": "?"} for item in items])
 

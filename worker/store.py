@@ -261,12 +261,12 @@ class JobStore:
 
     def cancel_many(self, records: list[dict[str, str]]) -> list[Transition]:
         """Cancel several jobs (a batch's items) in one round trip; one Transition per record, in order."""
-        pipe = self.redis.pipeline(transaction=False)
+        trip = OneTrip(self.redis)
         fields = _cancel_fields()
         for record in records:
-            self._transition(**self._transition_call(record, JobStatus.cancelled, NON_TERMINAL, fields, ""),
-                             client=pipe)
-        return [_transition_of(reply) for reply in pipe.execute()]
+            call = self._transition_call(record, JobStatus.cancelled, NON_TERMINAL, fields, "")
+            trip.script(self._transition, call["keys"], call["args"])
+        return [_transition_of(reply) for reply in trip.execute()]
 
     def append_partial(self, job_id: str, delta: str) -> str | None:
         """Append streamed text while the job runs; returns its current status."""

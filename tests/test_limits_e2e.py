@@ -127,7 +127,8 @@ def test_under_saturation_the_next_slot_goes_to_high_work(
     for marker in markers:
         emu.fault(marker, "hang", hang_s=0.4)
     lows = [iso.api.submit(prompt=f"low {m}", priority="low")["id"] for m in markers[:8]]
-    iso.api.wait(lows[0], statuses={"running"})
+    # (any of them: which low job wins the slot first is a race between the worker's threads)
+    wait_until(lambda: any(iso.api.job(j)["status"] == "running" for j in lows), timeout=20, what="a low job to run")
     # When a high job arrives
     high = iso.api.submit(prompt=f"high {markers[8]}", priority="high")["id"]
     for job_id in [*lows, high]:

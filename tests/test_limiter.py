@@ -190,10 +190,16 @@ class CountingConnection(redis.Connection):
         return super().send_packed_command(command, check_health)
 
 
-def test_admission_is_one_round_trip(settings: Settings, model: str, redis_server: RedisServer) -> None:
+def counted(settings: Settings, model: str, redis_server: RedisServer) -> tuple[redis.Redis, Settings]:
+    """A client whose connections count what they send, and settings with room to spare for ``model``."""
     configured = settings.replace(limits={model: ModelLimits(rpm=1000, tpm=10**6, rpd=10**6, concurrency=100)})
     pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
-    limiter = Limiter(redis.Redis(connection_pool=pool), configured)
+    return redis.Redis(connection_pool=pool), configured
+
+
+def test_admission_is_one_round_trip(settings: Settings, model: str, redis_server: RedisServer) -> None:
+    client, configured = counted(settings, model, redis_server)
+    limiter = Limiter(client, configured)
     admit(limiter, model, 2)  # loads the script and remembers the model
     CountingConnection.sent = 0
     assert admit(limiter, model, 1) == [True]
@@ -201,9 +207,8 @@ def test_admission_is_one_round_trip(settings: Settings, model: str, redis_serve
 
 
 def test_release_with_settlement_is_one_round_trip(settings: Settings, model: str, redis_server: RedisServer) -> None:
-    configured = settings.replace(limits={model: ModelLimits(rpm=1000, tpm=10**6, rpd=10**6, concurrency=100)})
-    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
-    limiter = Limiter(redis.Redis(connection_pool=pool), configured)
+    client, configured = counted(settings, model, redis_server)
+    limiter = Limiter(client, configured)
     admit(limiter, model, 1)
     admission = limiter.acquire(model, job_id="a", priority=NORMAL, cost=60)
     CountingConnection.sent = 0
@@ -222,9 +227,7 @@ def test_release_settles_after_redis_lost_its_scripts(settings: Settings, model:
 
 def test_a_job_ends_and_gives_back_its_slot_in_one_round_trip(settings: Settings, model: str,
                                                                redis_server: RedisServer) -> None:
-    configured = settings.replace(limits={model: ModelLimits(rpm=1000, tpm=10**6, rpd=10**6, concurrency=100)})
-    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
-    client = redis.Redis(connection_pool=pool)
+    client, configured = counted(settings, model, redis_server)
     limiter, store = Limiter(client, configured), JobStore(client, configured)
     limiter.release(model, limiter.acquire(model, job_id="warm", priority=NORMAL, cost=60), actual_tokens=9)
     record = store.new_record("acme", JobRequest(prompt="one trip"))

@@ -52,9 +52,10 @@ class Stack:
             self.env["GEMINI_BASE_URL"] = self.emulator.url
         self.env.update(env or {})
 
-    def start_web(self, workers: int = 2, env: dict[str, str] | None = None) -> WebProcess:
-        """gunicorn with gevent workers (the first one started is ``self.web``)."""
-        web = WebProcess({**self.env, **(env or {})}, self.workdir / f"web-{len(self.webs)}.log", workers=workers)
+    def start_web(self, workers: int = 2, env: dict[str, str] | None = None, app: str | None = None) -> WebProcess:
+        """gunicorn with gevent workers serving gemq (or ``app``); the first one started is ``self.web``."""
+        web = WebProcess({**self.env, **(env or {})}, self.workdir / f"web-{len(self.webs)}.log", workers=workers,
+                         **({"app": app} if app else {}))
         self.webs.append(web.start())
         self.web = self.web or web
         return web

@@ -95,6 +95,37 @@ def gemq_rate(running: Stack, jobs: int, clients: int) -> dict[str, object]:
     return {"jobs": jobs, "seconds": round(span, 3), "jobs_per_s": round(jobs / span, 1), "cpu_ms_per_job": cpu_ms}
 
 
+def bare_rate(running: Stack, jobs: int, clients: int, workers: int, concurrency: int, web_workers: int, *,
+              db: int, gemini: bool = True) -> dict[str, object]:
+    """Jobs/s through the bare pipeline (bench/bare_app.py): same gunicorn, Celery, SDK and emulator, no gemq.
+
+    Without ``gemini`` the task stores the prompt instead of calling Gemini: HTTP and Celery alone.
+    """
+    assert running.redis and running.emulator
+    url = running.redis.url.replace("/0", f"/{db}")
+    env = {"REDIS_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent), "BARE_TASK": "" if gemini else "noop"}
+    web = running.start_web(workers=web_workers, env=env, app="bare_app:create_web()")
+    for i in range(workers):
+        running.start_worker(f"bare{db}-{i}", concurrency=concurrency, app="bare_app", env=env, wait=False)
+    client = redis.Redis.from_url(url)
+    wait_until(lambda: len(client.keys("_kombu.binding.*")) > 0, timeout=30, what="the bare worker")
+    time.sleep(2)  # let every worker connect
+    from bare_app import DONE_KEY
+
+    groups = {"web": [web.proc.pid], "workers": [w.proc.pid for w in running.workers]}
+    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    start = time.monotonic()
+    submit_all(web.url, jobs, clients)
+    wait_until(lambda: int(client.get(DONE_KEY) or 0) >= jobs, timeout=600, interval=0.05, what="every bare job")
+    span = time.monotonic() - start
+    cpu_ms = {name: round((cpu_seconds(pids) - before[name]) * 1000 / jobs, 2) for name, pids in groups.items()}
+    web.stop()
+    for worker in running.workers:
+        worker.kill()
+    running.workers.clear()
+    return {"jobs": jobs, "seconds": round(span, 3), "jobs_per_s": round(jobs / span, 1), "cpu_ms_per_job": cpu_ms}
+
+
 def celery_rate(running: Stack, tasks: int, workers: int, concurrency: int | None, db: int,
                 pool: str | None) -> dict[str, float]:
     """Raw Celery no-op tasks/s through the same Redis (its own database), with ``pool`` or Celery's default."""
@@ -144,10 +175,21 @@ def main() -> None:
             worker.kill()
         running.workers.clear()
         raw_threads = celery_rate(running, args.jobs, args.workers, args.concurrency, 2, "threads")
+        for worker in running.workers:
+            worker.kill()
+        running.workers.clear()
+        bare_http = bare_rate(running, args.jobs, args.clients, args.workers, args.concurrency, args.web_workers,
+                              db=3, gemini=False)
+        bare = bare_rate(running, args.jobs, args.clients, args.workers, args.concurrency, args.web_workers, db=4)
     rate = float(gemq["jobs_per_s"])
+    bare_jobs_per_s = float(bare["jobs_per_s"])  # type: ignore[arg-type]
     result = {"gemq": gemq, "raw_celery_defaults": raw, "ratio": round(rate / raw["tasks_per_s"], 3),
               "raw_celery_threads_like_gemq": raw_threads,
               "ratio_vs_threads": round(rate / raw_threads["tasks_per_s"], 3),
+              "bare_http_celery": bare_http,
+              "bare_http_celery_ratio": round(float(bare_http["jobs_per_s"]) / raw["tasks_per_s"], 3),  # type: ignore[arg-type]
+              "bare_pipeline": bare, "bare_ratio": round(bare_jobs_per_s / raw["tasks_per_s"], 3),
+              "gemq_vs_bare": round(rate / bare_jobs_per_s, 3),
               "args": vars(args), "machine": machine()}
     print(json.dumps(result, indent=2))
 

@@ -189,8 +189,10 @@ class WorkerProcess:
 class WebProcess:
     """The web app under real gunicorn (gevent workers), as the Procfile runs it."""
 
-    def __init__(self, env: Mapping[str, str], logfile: Path, *, workers: int = 2) -> None:
+    def __init__(self, env: Mapping[str, str], logfile: Path, *, workers: int = 2,
+                 app: str = "web:create_served_app()") -> None:
         self.env = dict(env)
+        self.app = app
         self.logfile = logfile
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -199,7 +201,7 @@ class WebProcess:
 
     def start(self) -> WebProcess:
         """Start and wait for /healthz."""
-        args = [str(BIN / "gunicorn"), "web:create_served_app()", "--config", "gunicorn.conf.py",
+        args = [str(BIN / "gunicorn"), self.app, "--config", "gunicorn.conf.py",
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,

@@ -24,7 +24,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 from kombu.utils.uuid import uuid
 
-from worker import keys
+from worker import keys, transport
 from worker.config import Settings
 from worker.logs import configure_logging
 
@@ -37,6 +37,7 @@ PUBLISH_CHUNK = 1000
 
 def create_celery(settings: Settings) -> Celery:
     """A configured Celery app; nothing connects until a message is sent or a worker starts."""
+    transport.install()  # redis:// through kombu's transport, minus a client object per command
     celery = Celery("gemq", set_as_current=False)
     celery.conf.update(
         broker_url=settings.redis_url,

@@ -28,3 +28,19 @@ def test_a_job_message_lands_only_in_its_priority_queue(
     # Then exactly one list holds it: its priority's queue
     lengths = {name: client.llen(keys.BROKER_PREFIX + name) for name in (*keys.JOB_QUEUES.values(), keys.WEBHOOK_QUEUE)}
     assert lengths == {name: int(name == keys.JOB_QUEUES[priority]) for name in lengths}
+
+
+def test_the_broker_channel_reuses_one_client_and_keeps_the_redis_uri(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    # Given gemq's Celery app on a private database
+    celery = create_celery(settings.replace(redis_url=redis_server.url.replace("/0", "/6")))
+    with celery.connection_for_write() as conn:
+        channel = conn.default_channel
+        # When the channel publishes, records an unacked delivery and acknowledges (each builds a client in kombu)
+        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+            pass
+        # Then one client serves them all, and the URI still names the redis scheme (Flower picks its page by it)
+        assert first is second
+        assert type(channel).__module__ == "worker.transport"
+        assert conn.as_uri().startswith("redis://")

@@ -63,9 +63,9 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     parse = parse_count_tokens if method == "countTokens" else parse_generate
     try:
         parsed: GenerateRequest | None = parse(await request.read())
-        invalid: str | None = None
+        invalid: InvalidRequest | None = None
     except InvalidRequest as exc:
-        parsed, invalid = None, str(exc)
+        parsed, invalid = None, exc
     tag = find_tag(parsed.prompt_text) if parsed else None
     call = CallInfo(time.time(), model, method, fingerprint(key), tag)
     early = _precheck(request, state, call, key, invalid)
@@ -81,7 +81,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
 
 
 def _precheck(
-    request: web.Request, state: EmulatorState, call: CallInfo, key: str, invalid: str | None
+    request: web.Request, state: EmulatorState, call: CallInfo, key: str, invalid: InvalidRequest | None
 ) -> web.Response | None:
     config = state.config
     if (denied := check_key(key, config)) is not None:
@@ -89,7 +89,7 @@ def _precheck(
     elif call.method not in METHODS or call.model not in config.models:
         outcome, response = "not_found", not_found(call.model, request.path.split("/")[1], call.method)
     elif invalid is not None:
-        outcome, response = "invalid", error_response(400, invalid)
+        outcome, response = "invalid", error_response(400, str(invalid), invalid.details)
     elif call.method == "streamGenerateContent" and request.query.get("alt") != "sse":
         outcome, response = "invalid", error_response(400, ALT_SSE_ONLY)
     else:
@@ -111,13 +111,7 @@ async def _generate(
     if fault is not None and fault.kind == "status":
         state.log.record(call, fault.status or 500, outcome, prompt_tokens=req.prompt_tokens)
         return error_response(fault.status or 500, fault.message)
-    gen = plan_generation(
-        call.model,
-        req.prompt_text,
-        forced_tokens=config.output_tokens,
-        max_output_tokens=req.max_output_tokens,
-        stop_sequences=req.stop_sequences,
-    )
+    gen = _plan(call.model, req.prompt_text, req, forced_tokens=config.output_tokens)
     meta = {"model_version": model_version(call.model), "response_id": _response_id()}
     if stream:
         plan = plan_stream(gen, fault, config, prompt_tokens=req.prompt_tokens, meta=meta)
@@ -165,14 +159,17 @@ def _unary_body(
     gens = [gen]
     for index in range(1, req.candidate_count):
         prompt = f"{req.prompt_text}\n[candidate {index}]"
-        gens.append(
-            plan_generation(
-                call.model, prompt, max_output_tokens=req.max_output_tokens, stop_sequences=req.stop_sequences
-            )
-        )
+        gens.append(_plan(call.model, prompt, req))
     tokens = sum(g.tokens for g in gens)
     cands = [candidate(g.text, g.finish_reason, index) for index, g in enumerate(gens)]
     return response_body(cands, usage_metadata=usage(req.prompt_tokens, tokens), **meta), tokens
+
+
+def _plan(model: str, prompt: str, req: GenerateRequest, *, forced_tokens: int = 0) -> Generation:
+    """The answer to ``prompt`` under the request's generation config."""
+    return plan_generation(model, prompt, forced_tokens=forced_tokens, max_output_tokens=req.max_output_tokens,
+                           stop_sequences=req.stop_sequences,
+                           json_output=req.response_mime_type == "application/json")
 
 
 def _scripted_violation(fault: ScriptedFault, state: EmulatorState) -> list[QuotaViolation]:

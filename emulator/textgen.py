@@ -17,6 +17,7 @@ length is 20-60 words per prompt unless the `output_tokens` knob forces one.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from collections.abc import Sequence
@@ -111,9 +112,17 @@ def plan_generation(
     forced_tokens: int = 0,
     max_output_tokens: int | None = None,
     stop_sequences: Sequence[str] = (),
+    json_output: bool = False,
 ) -> Generation:
-    """Generate, cut before the first stop sequence (STOP), then cap at max tokens (MAX_TOKENS)."""
+    """Generate, cut before the first stop sequence (STOP), then cap at max tokens (MAX_TOKENS).
+
+    ``json_output`` (``responseMimeType: application/json``) wraps the words in a JSON object,
+    ``{"text": "..."}``, before the cuts: as with the real API, an answer cut at its token limit is
+    no longer valid JSON.
+    """
     text = generate_text(model, prompt, forced_tokens or natural_length(model, prompt))
+    if json_output:
+        text = json.dumps({"text": text})
     cuts = [text.find(stop) for stop in stop_sequences if stop and stop in text]
     if cuts:
         text = text[: min(cuts)]

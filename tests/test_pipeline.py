@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -32,6 +33,14 @@ def test_job_succeeds_with_text_finish_reason_and_usage(api: Api, emu: EmulatorP
     assert job["attempts"] == 1
     assert job["started_at"] and job["finished_at"] and job["error"] is None
     assert len(emu.requests(tag=tag_of(marker))) == 1
+
+
+def test_a_json_response_mime_type_reaches_gemini_and_the_result_is_json(api: Api) -> None:
+    config = {"response_mime_type": "application/json", "temperature": 0.1, "stop_sequences": ["NEVER"]}
+    job = api.wait(api.submit(prompt=f"as json {tag()}", generation_config=config)["id"])
+
+    assert job["status"] == "succeeded", job
+    assert set(json.loads(job["result"]["text"])) == {"text"}
 
 
 def test_statuses_move_queued_running_succeeded(api: Api, redis_server: RedisServer) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
+import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -143,3 +145,93 @@ def test_key_may_come_as_query_parameter(emulator) -> None:
 
     assert response.status_code == 200
     assert response.json()["candidates"][0]["content"]["parts"][0]["text"]
+
+
+def _post(emulator, body: dict, method: str = "generateContent") -> httpx.Response:
+    return emulator.admin.post(f"/v1beta/models/{MODEL}:{method}", json=body, headers={"x-goog-api-key": "k"})
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"contents": [{"parts": [{"text": "hi"}]}], "generationconfig": {}}, ""),
+        ({"contents": [{"parts": [{"text": "hi"}], "author": "me"}]}, "contents[0]"),
+        ({"contents": [{"parts": [{"text": "hi", "id": 1}]}]}, "contents[0].parts[0]"),
+        ({"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"temprature": 0.2}}, "generation_config"),
+        ({"contents": [{"parts": [{"text": "hi"}]}], "safetySettings": [{"category": "X", "threshold": "Y",
+                                                                          "method": "SEVERITY"}]},
+         "safety_settings[0]"),
+    ],
+)
+def test_unknown_fields_are_400_naming_the_field_as_the_api_does(emulator, body: dict, where: str) -> None:
+    response = _post(emulator, body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    name = next(iter(_unknown_names(body)))
+    at = f" at '{where}'" if where else ""
+    assert error["message"] == f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.'
+    assert error["status"] == "INVALID_ARGUMENT"
+    violation = error["details"][0]
+    assert violation["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    assert violation["fieldViolations"][0]["description"] == error["message"]
+
+
+def _unknown_names(body: dict) -> set[str]:
+    known = {"contents", "parts", "text", "generationConfig", "safetySettings", "category", "threshold"}
+    names: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            names.update(k for k in value if k not in known)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(body)
+    return names
+
+
+def test_the_unknown_field_check_reaches_count_tokens(emulator) -> None:
+    response = _post(emulator, {"contents": [{"parts": [{"text": "hi"}]}], "extra": 1}, method="countTokens")
+
+    assert response.status_code == 400
+    assert 'Unknown name "extra"' in response.json()["error"]["message"]
+
+
+def test_snake_case_names_are_accepted_as_the_api_accepts_them(emulator) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi there"}]}],
+            "system_instruction": {"parts": [{"text": "be brief"}]},
+            "generation_config": {"max_output_tokens": 3, "stop_sequences": ["zzz"]}}
+    response = _post(emulator, body)
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["candidates"][0]["finishReason"] == "MAX_TOKENS"
+    # "hi there" + "be brief": 4 words, two turns of 3 -- the system instruction was read.
+    assert answer["usageMetadata"]["promptTokenCount"] == 10
+
+
+def test_every_config_the_sdk_builds_is_accepted(client: genai.Client) -> None:
+    config = types.GenerateContentConfig(
+        system_instruction="s", temperature=0.2, top_p=0.9, top_k=40, candidate_count=1, max_output_tokens=50,
+        stop_sequences=["END"], response_mime_type="text/plain", seed=1, presence_penalty=0.1,
+        frequency_penalty=0.1, safety_settings=[types.SafetySetting(category="HARM_CATEGORY_HARASSMENT",
+                                                                    threshold="BLOCK_ONLY_HIGH")],
+        thinking_config=types.ThinkingConfig(thinking_budget=0))
+    contents = [types.Content(role="user", parts=[types.Part(text="hello", thought=False)])]
+
+    assert client.models.generate_content(model=MODEL, contents=contents, config=config).text
+
+
+def test_json_mime_type_answers_a_json_document(client: genai.Client) -> None:
+    config = types.GenerateContentConfig(response_mime_type="application/json")
+    streamed = "".join(c.text or "" for c in client.models.generate_content_stream(
+        model=MODEL, contents="describe a river", config=config))
+    unary = client.models.generate_content(model=MODEL, contents="describe a river", config=config)
+    plain = client.models.generate_content(model=MODEL, contents="describe a river")
+
+    assert json.loads(streamed) == json.loads(unary.text) == {"text": plain.text}
+    assert unary.usage_metadata.candidates_token_count == count_words(unary.text)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask.testing import FlaskClient
 from procs import RedisServer, WorkerProcess, wait_until
 
@@ -89,3 +90,19 @@ def webhooks_worker_for(base_env: dict[str, str], run_dir: Path, name: str,
         yield process
     finally:
         process.kill()
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts the commands it sends (a pipeline is one send: one round trip)."""
+
+    sent = 0
+
+    def send_packed_command(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        CountingConnection.sent += 1
+        return super().send_packed_command(command, check_health)
+
+
+def counting_client(redis_server: RedisServer) -> redis.Redis:
+    """A decoding client on ``redis_server`` whose connections count what they send."""
+    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
+    return redis.Redis(connection_pool=pool)

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from helpers import Api, tag, tag_of
+from helpers import Api, CountingConnection, counting_client, tag, tag_of
 from procs import EmulatorProcess, RedisServer, WorkerProcess
 
+from worker import keys
 from worker.config import Settings
 from worker.conversations import Conversations
 from worker.jobs import JobRequest, JobStatus
@@ -170,6 +171,33 @@ def test_the_same_conversation_id_is_separate_per_tenant(api: Api, emu: Emulator
     job = api.as_tenant("globex").submit(prompt=f"globex asks {marker}", conversation_id=conversation)
     api.as_tenant("globex").wait(job["id"])
     assert emu.requests(tag=tag_of(marker))[0]["prompt_tokens"] == words(f"globex asks {marker}") + 3
+
+
+def test_saving_conversation_jobs_is_one_round_trip_and_keeps_their_order(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    client = counting_client(redis_server)
+    store = JobStore(client, settings)
+    conversation = f"c-{uuid.uuid4().hex}"
+    records = [store.new_record("acme", JobRequest(prompt=f"turn {n}", conversation_id=conversation)) for n in range(3)]
+    store.save_new(records[:1])  # loads the ticket script
+    # When two more jobs of the conversation are saved together
+    CountingConnection.sent = 0
+    store.save_new(records[1:])
+    # Then one round trip wrote them (no SCRIPT EXISTS first), and their tickets follow submission order
+    assert CountingConnection.sent == 1
+    assert [int(client.hget(keys.job(r["id"]), "conv_ticket")) for r in records] == [1, 2, 3]
+
+
+def test_conversation_tickets_are_taken_after_redis_lost_its_scripts(settings: Settings,
+                                                                     redis_server: RedisServer) -> None:
+    client = connect(settings)
+    store = JobStore(client, settings)
+    conversation = f"c-{uuid.uuid4().hex}"
+    records = [store.new_record("acme", JobRequest(prompt=f"turn {n}", conversation_id=conversation)) for n in range(2)]
+    client.script_flush()
+    store.save_new(records)
+    assert [int(client.hget(keys.job(r["id"]), "conv_ticket")) for r in records] == [1, 2]
 
 
 def test_history_keeps_whole_exchanges_within_the_turn_bound(settings: Settings, redis_server: RedisServer) -> None:

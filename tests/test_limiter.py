@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 import redis
+from helpers import CountingConnection, counting_client
 from procs import RedisServer
 
 from worker import keys
@@ -180,21 +181,10 @@ def test_usage_reports_limits_and_use(settings: Settings, model: str) -> None:
     limiter.release(model, admitted)
 
 
-class CountingConnection(redis.Connection):
-    """A real connection that counts the commands it sends."""
-
-    sent = 0
-
-    def send_packed_command(self, command, check_health=True):  # type: ignore[no-untyped-def]
-        CountingConnection.sent += 1
-        return super().send_packed_command(command, check_health)
-
-
 def counted(settings: Settings, model: str, redis_server: RedisServer) -> tuple[redis.Redis, Settings]:
     """A client whose connections count what they send, and settings with room to spare for ``model``."""
     configured = settings.replace(limits={model: ModelLimits(rpm=1000, tpm=10**6, rpd=10**6, concurrency=100)})
-    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
-    return redis.Redis(connection_pool=pool), configured
+    return counting_client(redis_server), configured
 
 
 def test_admission_is_one_round_trip(settings: Settings, model: str, redis_server: RedisServer) -> None:

@@ -127,16 +127,19 @@ class JobStore:
         return record
 
     def save_new(
-        self, records: Iterable[dict[str, str]], pipe: Any | None = None, *, index: bool = True, events: bool = True
+        self, records: Iterable[dict[str, str]], trip: OneTrip | None = None, *, index: bool = True,
+        events: bool = True,
     ) -> None:
         """Write new job records, in one round trip, with their tenant index entry and ``queued`` event.
 
+        With ``trip`` the commands join the caller's round trip, which the caller sends.
         ``index=False`` leaves them out of the tenant's job index; ``events=False`` writes no ``queued``
         event, so the event stream starts with the first change (Redis 7 preallocates a stream's first
         node, ``stream-node-max-bytes``: about 4.3 KB per job while it waits).
         """
-        own = pipe is None
-        pipe = pipe if pipe is not None else self.redis.pipeline(transaction=False)
+        own = trip is None
+        trip = trip if trip is not None else OneTrip(self.redis)
+        pipe = trip.pipe
         oldest = now_ms() - (self.settings.result_ttl + 86_400) * 1000
         tenants: set[str] = set()
         for record in records:
@@ -150,18 +153,17 @@ class JobStore:
             # Every new job, batch items too: the reaper watches all unfinished jobs (keys.active).
             pipe.zadd(keys.active(), {record["id"]: int(record["created_ms"])})
             if record.get("conversation_id"):
-                self._take_ticket(record, pipe)
+                self._take_ticket(record, trip)
         for tenant in tenants:
             # Index entries outlive their records by a day at most: the index never grows without bound.
             pipe.zremrangebyscore(keys.tenant_jobs(tenant), "-inf", oldest)
         if own:
-            pipe.execute()
+            trip.execute()
 
-    def _take_ticket(self, record: dict[str, str], pipe: Any) -> None:
+    def _take_ticket(self, record: dict[str, str], trip: OneTrip) -> None:
         """Queue the job in its conversation's line, in the order jobs are saved (``lua/conv_ticket.lua``)."""
         line = keys.conversation_line(record["tenant"], record["conversation_id"])
-        self._ticket(keys=[*line, keys.job(record["id"])], args=[record["id"], self.settings.conversation_ttl],
-                     client=pipe)
+        trip.script(self._ticket, [*line, keys.job(record["id"])], [record["id"], self.settings.conversation_ttl])
 
     def delete(self, job_id: str, tenant: str) -> None:
         """Remove a job that was never enqueued (its publish failed)."""

@@ -7,6 +7,12 @@ publish).  Two baselines, same Redis, same run: Celery out of the box (one worke
 concurrency = cores) -- the "raw Celery" the goal refers to -- and a worker set up like gemq's
 (threads pool, same concurrency and process count).  Goal: ratio >= 0.5.
 
+Then the bare pipeline (bench/bare_app.py), the parts the issue prescribes with no gemq code: the
+same gunicorn, a Flask route publishing by task name, the same worker shape streaming the prompt
+through google-genai from the same emulator and storing the text; once without the Gemini call
+(HTTP + Celery alone).  Its ratio to raw Celery is the most any implementation on that stack can
+reach here; ``gemq_vs_bare`` is gemq's share of it.
+
     .venv/bin/python bench/throughput.py [--jobs 3000] [--clients 16] [--workers 1] [--concurrency 64]
 """
 

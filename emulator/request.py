@@ -4,7 +4,8 @@ Validation follows the real API where it matters to a client: malformed JSON, mi
 `contents`, wrong types, bad roles and out-of-range `generationConfig` values answer 400
 INVALID_ARGUMENT. So do unknown keys in the request, its contents and parts, `generationConfig` and
 `safetySettings`, as the real API's proto JSON parser does: `Invalid JSON payload received. Unknown
-name "x" at 'generation_config': Cannot find field.`, with a `google.rpc.BadRequest` detail. Names
+name "x" at 'generation_config': Cannot find field.`, with a `google.rpc.BadRequest` detail (the
+shape of the real API's answers quoted in google-gemini/gemini-cli#13972 and gera2ld/ai.nvim#13). Names
 are accepted in lowerCamelCase and in the proto's snake_case, as the API accepts both; the known
 names are every one google-genai 3.4 can send to the Gemini Developer API (its `_to_mldev`
 converters), so a request the SDK builds is never refused for its shape.

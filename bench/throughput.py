@@ -188,12 +188,12 @@ def main() -> None:
                               db=3, gemini=False)
         bare = bare_rate(running, args.jobs, args.clients, args.workers, args.concurrency, args.web_workers, db=4)
     rate = float(gemq["jobs_per_s"])
-    bare_jobs_per_s = float(bare["jobs_per_s"])  # type: ignore[arg-type]
+    bare_jobs_per_s = float(bare["jobs_per_s"])
     result = {"gemq": gemq, "raw_celery_defaults": raw, "ratio": round(rate / raw["tasks_per_s"], 3),
               "raw_celery_threads_like_gemq": raw_threads,
               "ratio_vs_threads": round(rate / raw_threads["tasks_per_s"], 3),
               "bare_http_celery": bare_http,
-              "bare_http_celery_ratio": round(float(bare_http["jobs_per_s"]) / raw["tasks_per_s"], 3),  # type: ignore[arg-type]
+              "bare_http_celery_ratio": round(float(bare_http["jobs_per_s"]) / raw["tasks_per_s"], 3),
               "bare_pipeline": bare, "bare_ratio": round(bare_jobs_per_s / raw["tasks_per_s"], 3),
               "gemq_vs_bare": round(rate / bare_jobs_per_s, 3),
               "args": vars(args), "machine": machine()}

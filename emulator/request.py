@@ -111,8 +111,8 @@ def parse_count_tokens(body: bytes) -> GenerateRequest:
 
 
 def _parse_request(data: dict[str, Any], where: str) -> GenerateRequest:
-    data = _camel_keys(data)
     _check_fields(data, REQUEST_FIELDS, "" if where == "GenerateContentRequest" else "generate_content_request")
+    data = _camel_keys(data)
     contents = data.get("contents")
     if not contents:
         raise InvalidRequest(f"* {where}.contents: contents is not specified")
@@ -143,12 +143,13 @@ def _content_texts(content: Any, where: str) -> list[str]:
         raise InvalidRequest(f"* {where}.parts: contents.parts must not be empty.")
     texts: list[str] = []
     for j, part in enumerate(parts):
-        part = _camel_keys(part) if isinstance(part, dict) else part
+        if isinstance(part, dict):
+            _check_fields(part, PART_FIELDS, _path(f"{where}.parts[{j}]"))
+            part = _camel_keys(part)
         if not isinstance(part, dict) or not PART_DATA_KEYS & part.keys():
             raise InvalidRequest(
                 f"* {where}.parts[{j}].data: required oneof field 'data' must have one initialized field"
             )
-        _check_fields(part, PART_FIELDS, _path(f"{where}.parts[{j}]"))
         if "text" in part:
             if not isinstance(part["text"], str):
                 raise InvalidRequest(f"* {where}.parts[{j}].text: must be a string")

@@ -235,3 +235,10 @@ def test_json_mime_type_answers_a_json_document(client: genai.Client) -> None:
 
     assert json.loads(streamed) == json.loads(unary.text) == {"text": plain.text}
     assert unary.usage_metadata.candidates_token_count == count_words(unary.text)
+
+
+def test_an_unknown_snake_case_name_is_reported_as_sent(emulator) -> None:
+    response = _post(emulator, {"contents": [{"parts": [{"text": "hi"}]}], "generation_configg": {}})
+
+    assert response.json()["error"]["message"] == (
+        'Invalid JSON payload received. Unknown name "generation_configg": Cannot find field.')

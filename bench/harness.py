@@ -71,10 +71,15 @@ class Stack:
         self.workers.append(worker.start(wait=wait))
         return worker
 
-    def stop(self) -> None:
-        """Stop everything (workers first)."""
+    def kill_workers(self) -> None:
+        """Kill the workers started so far and forget them (the next measurement starts its own)."""
         for worker in self.workers:
             worker.kill()
+        self.workers.clear()
+
+    def stop(self) -> None:
+        """Stop everything (workers first)."""
+        self.kill_workers()
         for process in (*self.webs, self.emulator, self.redis):
             if process is not None:
                 process.stop()

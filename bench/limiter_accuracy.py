@@ -46,9 +46,7 @@ def run_gemq(running: Stack, args: argparse.Namespace) -> dict[str, Any]:
     submit_all(running.web.url, args.jobs, 16)
     time.sleep(max(0.0, args.seconds + 5 - (time.monotonic() - started)))
     log = running.emulator.requests(model=MODEL)
-    for worker in running.workers:
-        worker.kill()
-    running.workers.clear()
+    running.kill_workers()
     return window_figures(log, args.rpm, args.seconds)
 
 

@@ -101,6 +101,17 @@ def gemq_rate(running: Stack, jobs: int, clients: int) -> dict[str, object]:
     return {"jobs": jobs, "seconds": round(span, 3), "jobs_per_s": round(jobs / span, 1), "cpu_ms_per_job": cpu_ms}
 
 
+def start_baseline_workers(running: Stack, app: str, name: str, env: dict[str, str], workers: int,
+                           concurrency: int | None, pool: str | None = "threads") -> redis.Redis:
+    """Start a baseline app's workers on ``env["REDIS_URL"]`` and wait until they consume; a client on that Redis."""
+    for i in range(workers):
+        running.start_worker(f"{name}-{i}", concurrency=concurrency, app=app, env=env, wait=False, pool=pool)
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    wait_until(lambda: len(client.keys("_kombu.binding.*")) > 0, timeout=30, what=f"the {app} worker")
+    time.sleep(2)  # let every worker connect
+    return client
+
+
 def bare_rate(running: Stack, jobs: int, clients: int, workers: int, concurrency: int, web_workers: int, *,
               db: int, gemini: bool = True) -> dict[str, object]:
     """Jobs/s through the bare pipeline (bench/bare_app.py): same gunicorn, Celery, SDK and emulator, no gemq.
@@ -111,11 +122,7 @@ def bare_rate(running: Stack, jobs: int, clients: int, workers: int, concurrency
     url = running.redis.url.replace("/0", f"/{db}")
     env = {"REDIS_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent), "BARE_TASK": "" if gemini else "noop"}
     web = running.start_web(workers=web_workers, env=env, app="bare_app:create_web()")
-    for i in range(workers):
-        running.start_worker(f"bare{db}-{i}", concurrency=concurrency, app="bare_app", env=env, wait=False)
-    client = redis.Redis.from_url(url)
-    wait_until(lambda: len(client.keys("_kombu.binding.*")) > 0, timeout=30, what="the bare worker")
-    time.sleep(2)  # let every worker connect
+    client = start_baseline_workers(running, "bare_app", f"bare{db}", env, workers, concurrency)
     from bare_app import DONE_KEY
 
     groups = {"web": [web.proc.pid], "workers": [w.proc.pid for w in running.workers]}
@@ -126,9 +133,7 @@ def bare_rate(running: Stack, jobs: int, clients: int, workers: int, concurrency
     span = time.monotonic() - start
     cpu_ms = {name: round((cpu_seconds(pids) - before[name]) * 1000 / jobs, 2) for name, pids in groups.items()}
     web.stop()
-    for worker in running.workers:
-        worker.kill()
-    running.workers.clear()
+    running.kill_workers()
     return {"jobs": jobs, "seconds": round(span, 3), "jobs_per_s": round(jobs / span, 1), "cpu_ms_per_job": cpu_ms}
 
 
@@ -138,11 +143,7 @@ def celery_rate(running: Stack, tasks: int, workers: int, concurrency: int | Non
     assert running.redis
     url = running.redis.url.replace("/0", f"/{db}")
     env = {"REDIS_URL": url, "PYTHONPATH": str(Path(__file__).resolve().parent), "BENCH_POOL": pool or ""}
-    for i in range(workers):
-        running.start_worker(f"noop{db}-{i}", concurrency=concurrency, app="noop_app", env=env, wait=False, pool=pool)
-    client = redis.Redis.from_url(url)
-    wait_until(lambda: len(client.keys("_kombu.binding.*")) > 0, timeout=30, what="the no-op worker")
-    time.sleep(2)  # let every worker connect
+    client = start_baseline_workers(running, "noop_app", f"noop{db}", env, workers, concurrency, pool=pool)
     from noop_app import DONE_KEY, make_app
 
     app = make_app(url)
@@ -173,17 +174,11 @@ def main() -> None:
         for i in range(args.workers):
             running.start_worker(f"gemq{i}", concurrency=args.concurrency)
         gemq = gemq_rate(running, args.jobs, args.clients)
-        for worker in running.workers:
-            worker.kill()
-        running.workers.clear()
+        running.kill_workers()
         raw = celery_rate(running, args.jobs, 1, None, 1, None)
-        for worker in running.workers:
-            worker.kill()
-        running.workers.clear()
+        running.kill_workers()
         raw_threads = celery_rate(running, args.jobs, args.workers, args.concurrency, 2, "threads")
-        for worker in running.workers:
-            worker.kill()
-        running.workers.clear()
+        running.kill_workers()
         bare_http = bare_rate(running, args.jobs, args.clients, args.workers, args.concurrency, args.web_workers,
                               db=3, gemini=False)
         bare = bare_rate(running, args.jobs, args.clients, args.workers, args.concurrency, args.web_workers, db=4)

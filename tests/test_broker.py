@@ -37,7 +37,7 @@ def test_the_broker_channel_reuses_one_client_and_keeps_the_redis_uri(
     celery = create_celery(settings.replace(redis_url=redis_server.url.replace("/0", "/6")))
     with celery.connection_for_write() as conn:
         channel = conn.default_channel
-        # When the channel publishes, records an unacked delivery and acknowledges (each builds a client in kombu)
+        # When it takes a client twice, as every publish, unacked record and acknowledgement does
         with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
             pass
         # Then one client serves them all, and the URI still names the redis scheme (Flower picks its page by it)

@@ -16,7 +16,7 @@ from typing import Any  # noqa: E402
 
 from gunicorn import glogging  # noqa: E402
 
-from worker.config import Settings  # noqa: E402
+from worker.core.settings import Settings  # noqa: E402
 from worker.logs import configure_logging  # noqa: E402
 
 

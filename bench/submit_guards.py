@@ -96,7 +96,7 @@ def pieces(redis_url: str) -> list[str]:
     """The added pieces alone, in this process, against the same Redis."""
     from web.idempotency import Idempotency, fingerprint
     from web.submit_limits import SubmitLimiter
-    from worker.config import Settings
+    from worker.core.settings import Settings
     from worker.redisconn import connect
     from worker.ssrf import check_url
 

@@ -16,7 +16,7 @@ from procs import RedisServer
 from worker import keys
 from worker.batch_store import WRITE_CHUNK, BatchStore, NewItem
 from worker.celery_app import create_celery
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.jobs import JobRequest, JobStatus, now_ms
 from worker.redisconn import connect
 from worker.store import JobStore, Transition, new_id

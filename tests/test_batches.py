@@ -15,7 +15,7 @@ from test_metrics import scrape, value
 
 from web import create_app
 from worker.celery_app import create_celery
-from worker.config import Settings
+from worker.core.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -7,7 +7,7 @@ from procs import RedisServer
 
 from worker import keys
 from worker.celery_app import create_celery, publish_job
-from worker.config import Settings
+from worker.core.settings import Settings
 
 
 @pytest.mark.parametrize("priority", ["high", "normal", "low"])

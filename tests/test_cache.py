@@ -7,7 +7,7 @@ from helpers import Api, tag, tag_of
 from procs import EmulatorProcess, RedisServer
 
 from worker.cache import request_hash
-from worker.config import Settings
+from worker.core.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 

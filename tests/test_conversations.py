@@ -11,8 +11,8 @@ from helpers import Api, CountingConnection, counting_client, tag, tag_of
 from procs import EmulatorProcess, RedisServer, WorkerProcess
 
 from worker import keys
-from worker.config import Settings
 from worker.conversations import Conversations
+from worker.core.settings import Settings
 from worker.jobs import JobRequest, JobStatus
 from worker.redisconn import connect
 from worker.store import JobStore

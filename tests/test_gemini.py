@@ -8,7 +8,7 @@ import pytest
 from helpers import tag
 from procs import EmulatorProcess
 
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.errors import (
     InvalidRequest,
     QuotaExhausted,

@@ -12,7 +12,7 @@ from helpers import CountingConnection, counting_client
 from procs import RedisServer
 
 from worker import keys
-from worker.config import ModelLimits, Settings
+from worker.core.settings import ModelLimits, Settings
 from worker.jobs import JobRequest, JobStatus, Priority
 from worker.limiter import PACIFIC, Limiter, estimate_tokens, pacific_day
 from worker.redisconn import connect

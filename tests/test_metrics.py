@@ -17,7 +17,7 @@ from procs import ROOT, EmulatorProcess, RedisServer, WorkerProcess, free_port, 
 from prometheus_client.parser import text_string_to_metric_families
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.errors import UpstreamUnavailable
 from worker.jobs import Priority
 from worker.limiter import Limiter

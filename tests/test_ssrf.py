@@ -13,7 +13,7 @@ from procs import RedisServer, WorkerProcess, wait_until
 from receiver import Receiver
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.delivery import Deliverer
 from worker.ssrf import UnsafeURL, check_url
 from worker.webhooks import Attempt, WebhookEvents

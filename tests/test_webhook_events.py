@@ -15,7 +15,7 @@ import pytest
 from procs import RedisServer
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.delivery import AttemptResult, Deliverer
 from worker.jobs import Job, JobRequest, JobStatus, now_ms
 from worker.store import JobStore

@@ -18,7 +18,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 
 from web import create_app
 from worker.celery_app import create_celery, publish_job
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.delivery import Deliverer
 from worker.jobs import JobRequest, JobStatus, now_ms
 from worker.store import JobStore

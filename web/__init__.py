@@ -15,8 +15,8 @@ from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
 from worker.celery_app import create_celery
-from worker.config import Settings
 from worker.conversations import Conversations
+from worker.core.settings import Settings
 from worker.limiter import Limiter
 from worker.logs import configure_logging
 from worker.metrics import Accumulator, Metrics

@@ -14,8 +14,8 @@ from web.feed import EventFeed
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
-from worker.config import Settings
 from worker.conversations import Conversations
+from worker.core.settings import Settings
 from worker.limiter import Limiter
 from worker.metrics import Metrics
 from worker.store import JobStore

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import redis
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.jobs import TERMINAL, Job
 from worker.store import JobStore
 

@@ -22,7 +22,7 @@ from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 
 
 class SubmitLimitExceeded(Exception):

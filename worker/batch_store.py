@@ -23,8 +23,8 @@ from celery import Celery
 from worker import keys
 from worker.batches import Batch, BatchStatus, result_line
 from worker.celery_app import publish_jobs
-from worker.config import Settings
 from worker.conversations import Conversations
+from worker.core.settings import Settings
 from worker.jobs import now_ms
 from worker.metrics import Metrics
 from worker.store import NON_TERMINAL, JobStore, OneTrip

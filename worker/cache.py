@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 
 #: Parts of a stored request that shape the answer (``fallback_models`` only says who may answer).
 KEYED_FIELDS = ("contents", "system_instruction", "generation_config", "safety_settings")

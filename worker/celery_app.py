@@ -25,7 +25,7 @@ from kombu import Exchange, Queue
 from kombu.utils.uuid import uuid
 
 from worker import keys, transport
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.logs import configure_logging
 
 #: Task names: the web publishes by name and never imports the worker's code.

@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.jobs import JobStatus
 from worker.store import NON_TERMINAL, JobStore, load_script
 

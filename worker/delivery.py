@@ -22,7 +22,7 @@ import standardwebhooks
 import structlog
 from celery import Celery
 
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.jobs import iso_ms, now_ms
 from worker.metrics import Accumulator, Metrics
 from worker.runtime import get_runtime

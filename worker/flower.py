@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import structlog
 
-from worker.config import ConfigError, Settings
+from worker.core.settings import ConfigError, Settings
 from worker.logs import configure_logging
 
 log = structlog.get_logger("gemq.flower")

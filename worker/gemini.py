@@ -21,7 +21,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.errors import (
     GemqError,
     InvalidRequest,

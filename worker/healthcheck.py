@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.redisconn import connect
 
 #: A heartbeat older than this (s) means the worker is stuck or cut off (it beats every 5 s).

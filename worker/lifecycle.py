@@ -13,7 +13,7 @@ import structlog
 from celery.signals import setup_logging, worker_ready, worker_shutdown
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.logs import configure_logging
 from worker.redisconn import connect
 

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from worker import keys
-from worker.config import ModelLimits, Settings
+from worker.core.settings import ModelLimits, Settings
 from worker.jobs import Priority
 from worker.store import OneTrip, load_script
 

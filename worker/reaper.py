@@ -35,7 +35,7 @@ from celery import Celery
 
 from worker import keys
 from worker.celery_app import RUN_JOB, publish_job
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.store import load_script
 
 log = structlog.get_logger("gemq.reaper")

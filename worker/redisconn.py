@@ -8,7 +8,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from worker.config import Settings
+from worker.core.settings import Settings
 
 #: Seconds to wait for Redis to accept a connection or answer a command.
 SOCKET_TIMEOUT = 5.0

@@ -21,8 +21,8 @@ import structlog
 
 from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
-from worker.config import Settings
 from worker.conversations import TURN_POLL_S, Conversations
+from worker.core.settings import Settings
 from worker.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.gemini import GeminiClient, Generation
 from worker.jobs import JobStatus, Priority, now_ms

@@ -10,8 +10,8 @@ import redis
 from worker.batch_store import BatchStore
 from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
-from worker.config import Settings
 from worker.conversations import Conversations
+from worker.core.settings import Settings
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
 from worker.metrics import Accumulator, Metrics

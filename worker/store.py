@@ -21,7 +21,7 @@ import redis
 from redis.exceptions import NoScriptError
 
 from worker import keys
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.jobs import TERMINAL, JobRequest, JobStatus, now_ms
 
 #: Events kept per job stream (approximate MAXLEN); enough for a long streamed answer.

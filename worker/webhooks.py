@@ -29,7 +29,7 @@ from kombu.exceptions import KombuError
 
 from worker import keys
 from worker.celery_app import DELIVER_WEBHOOK
-from worker.config import Settings
+from worker.core.settings import Settings
 from worker.jobs import TERMINAL, Job, JobStatus, iso_ms, now_ms
 from worker.store import load_script
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from helpers import Api
 from procs import RedisServer
 
-from worker.config import Settings
+from worker.core.settings import Settings
 
 #: Seconds before kombu redelivers an unacknowledged message in these tests (3600 in production).
 VISIBILITY_TIMEOUT = 6

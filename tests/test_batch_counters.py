@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from procs import RedisServer
 
-from worker import keys
 from worker.batch_store import WRITE_CHUNK, BatchStore, NewItem
 from worker.celery_app import create_celery
+from worker.core import keys
+from worker.core.clock import now_ms
+from worker.core.job import JobStatus
+from worker.core.request import JobRequest
 from worker.core.settings import Settings
-from worker.jobs import JobRequest, JobStatus, now_ms
 from worker.redisconn import connect
 from worker.store import JobStore, Transition, new_id
 from worker.webhooks import WebhookEvents

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from procs import RedisServer
 
-from worker import keys
 from worker.celery_app import create_celery, publish_job
+from worker.core import keys
 from worker.core.settings import Settings
 
 

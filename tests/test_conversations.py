@@ -10,10 +10,11 @@ import pytest
 from helpers import Api, CountingConnection, counting_client, tag, tag_of
 from procs import EmulatorProcess, RedisServer, WorkerProcess
 
-from worker import keys
 from worker.conversations import Conversations
+from worker.core import keys
+from worker.core.job import JobStatus
+from worker.core.request import JobRequest
 from worker.core.settings import Settings
-from worker.jobs import JobRequest, JobStatus
 from worker.redisconn import connect
 from worker.store import JobStore
 

@@ -8,8 +8,7 @@ import pytest
 from helpers import tag
 from procs import EmulatorProcess
 
-from worker.core.settings import Settings
-from worker.errors import (
+from worker.core.errors import (
     InvalidRequest,
     QuotaExhausted,
     RateLimited,
@@ -17,8 +16,9 @@ from worker.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from worker.core.request import JobRequest
+from worker.core.settings import Settings
 from worker.gemini import GeminiClient, PerThreadTransport, quota_details
-from worker.jobs import JobRequest
 
 MODEL = "gemini-2.5-flash"
 

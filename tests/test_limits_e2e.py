@@ -19,7 +19,7 @@ from helpers import Api, tag, tag_of
 from procs import EmulatorProcess, RedisServer, WorkerProcess, wait_until
 
 from web import create_app
-from worker import keys
+from worker.core import keys
 from worker.core.settings import Settings
 
 MODEL = "gemini-2.5-flash"

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from procs import RedisServer
 
-from worker import keys
+from worker.core import keys
+from worker.core.clock import now_ms
+from worker.core.job import Job, JobStatus
+from worker.core.request import JobRequest
 from worker.core.settings import Settings
 from worker.delivery import AttemptResult, Deliverer
-from worker.jobs import Job, JobRequest, JobStatus, now_ms
 from worker.store import JobStore
 from worker.webhooks import FIRST_ATTEMPT_GRACE_S, Attempt, WebhookEvents, due_member
 

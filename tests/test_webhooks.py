@@ -18,9 +18,11 @@ from svix.webhooks import Webhook, WebhookVerificationError
 
 from web import create_app
 from worker.celery_app import create_celery, publish_job
+from worker.core.clock import now_ms
+from worker.core.job import JobStatus
+from worker.core.request import JobRequest
 from worker.core.settings import Settings
 from worker.delivery import Deliverer
-from worker.jobs import JobRequest, JobStatus, now_ms
 from worker.store import JobStore
 from worker.webhooks import Attempt, WebhookEvents
 

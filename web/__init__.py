@@ -16,9 +16,9 @@ from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
 from worker.celery_app import create_celery
 from worker.conversations import Conversations
+from worker.core.logs import configure_logging
 from worker.core.settings import Settings
 from worker.limiter import Limiter
-from worker.logs import configure_logging
 from worker.metrics import Accumulator, Metrics
 from worker.redisconn import connect
 from worker.store import JobStore

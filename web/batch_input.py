@@ -27,8 +27,9 @@ from web.batch_lines import Defaults, LineInvalid, parse_line
 from web.body import InvalidJson, json_object, parse_json, single_values
 from web.errors import ApiError, invalid
 from worker.batch_store import NewItem
+from worker.core.job import Priority
+from worker.core.request import MODEL_PATTERN, JobRequest, StrictModel
 from worker.core.settings import Settings
-from worker.jobs import MODEL_PATTERN, JobRequest, Priority, StrictModel
 from worker.store import JobStore
 
 #: Bytes of validated records kept in memory before the spool moves to a temporary file.

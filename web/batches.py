@@ -23,7 +23,7 @@ from web.errors import ApiError, ErrorBody
 from web.guards import check_webhook_url, create_once, enforce_submit_limit, idempotency_key, mark_replay
 from web.jobs import SubmitHeaders, decode_cursor, encode_cursor
 from web.openapi import spec
-from worker.batches import Batch, BatchResultLine, BatchStatus
+from worker.core.batch import Batch, BatchResultLine, BatchStatus
 from worker.store import new_id
 
 bp = Blueprint("batches", __name__)

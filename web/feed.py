@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import redis
 
-from worker import keys
+from worker.core import keys
+from worker.core.job import TERMINAL, Job
 from worker.core.settings import Settings
-from worker.jobs import TERMINAL, Job
 from worker.store import JobStore
 
 #: Entries read per round trip.

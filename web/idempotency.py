@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from worker import keys
+from worker.core import keys
 
 #: The request header.
 HEADER = "Idempotency-Key"

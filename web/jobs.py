@@ -18,7 +18,8 @@ from web.guards import check_webhook_url, create_once, enforce_submit_limit, ide
 from web.openapi import spec
 from worker.cancels import announce_cancel
 from worker.celery_app import publish_job
-from worker.jobs import Job, JobRequest, JobStatus
+from worker.core.job import Job, JobStatus
+from worker.core.request import JobRequest
 
 log = structlog.get_logger("gemq.web")
 bp = Blueprint("jobs", __name__)

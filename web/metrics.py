@@ -24,7 +24,7 @@ from spectree import Response as Doc
 from web.context import ctx
 from web.health import WORKER_FRESH_S
 from web.openapi import spec as api_spec
-from worker import keys
+from worker.core import keys
 from worker.metrics import STORED, MetricSpec
 
 bp = Blueprint("metrics", __name__)

@@ -21,7 +21,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from worker import keys
+from worker.core import keys
 from worker.core.settings import Settings
 
 

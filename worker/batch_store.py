@@ -20,14 +20,15 @@ import redis
 import structlog
 from celery import Celery
 
-from worker import keys
-from worker.batches import Batch, BatchStatus, result_line
 from worker.celery_app import publish_jobs
 from worker.conversations import Conversations
+from worker.core import keys
+from worker.core.batch import Batch, BatchStatus, result_line
+from worker.core.clock import now_ms
+from worker.core.job import NON_TERMINAL
 from worker.core.settings import Settings
-from worker.jobs import now_ms
 from worker.metrics import Metrics
-from worker.store import NON_TERMINAL, JobStore, OneTrip
+from worker.store import JobStore, OneTrip
 from worker.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.batches")

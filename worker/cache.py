@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from worker import keys
+from worker.core import keys
 from worker.core.settings import Settings
 
 #: Parts of a stored request that shape the answer (``fallback_models`` only says who may answer).

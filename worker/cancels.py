@@ -15,7 +15,7 @@ import time
 import redis
 import structlog
 
-from worker import keys
+from worker.core import keys
 
 log = structlog.get_logger("gemq.cancels")
 

@@ -24,9 +24,10 @@ from celery import Celery
 from kombu import Exchange, Queue
 from kombu.utils.uuid import uuid
 
-from worker import keys, transport
+from worker import transport
+from worker.core import keys
+from worker.core.logs import configure_logging
 from worker.core.settings import Settings
-from worker.logs import configure_logging
 
 #: Task names: the web publishes by name and never imports the worker's code.
 RUN_JOB = "gemq.run_job"

@@ -22,10 +22,10 @@ from typing import Any
 
 import redis
 
-from worker import keys
+from worker.core import keys
+from worker.core.job import NON_TERMINAL, JobStatus
 from worker.core.settings import Settings
-from worker.jobs import JobStatus
-from worker.store import NON_TERMINAL, JobStore, load_script
+from worker.store import JobStore, load_script
 
 #: Seconds a job waits before it looks again whether its conversation's turn has come.
 TURN_POLL_S = 0.5

@@ -22,8 +22,8 @@ import standardwebhooks
 import structlog
 from celery import Celery
 
+from worker.core.clock import iso_ms, now_ms
 from worker.core.settings import Settings
-from worker.jobs import iso_ms, now_ms
 from worker.metrics import Accumulator, Metrics
 from worker.runtime import get_runtime
 from worker.ssrf import Resolver, Target, UnsafeURL, check_url

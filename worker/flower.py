@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import structlog
 
+from worker.core.logs import configure_logging
 from worker.core.settings import ConfigError, Settings
-from worker.logs import configure_logging
 
 log = structlog.get_logger("gemq.flower")
 

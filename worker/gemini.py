@@ -2,7 +2,7 @@
 
 One :class:`GeminiClient` per process.  Generation always goes through the streaming call so the
 caller sees text as it arrives (``on_delta``) and the time to first token is measured.  SDK and
-transport errors are translated into ``worker.errors`` where they happen; the SDK itself never
+transport errors are translated into ``worker.core.errors`` where they happen; the SDK itself never
 retries (google-genai makes one attempt and ignores ``RetryInfo``: retries are ours).
 """
 
@@ -21,8 +21,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from worker.core.settings import Settings
-from worker.errors import (
+from worker.core.errors import (
     GemqError,
     InvalidRequest,
     QuotaExhausted,
@@ -32,6 +31,7 @@ from worker.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from worker.core.settings import Settings
 
 #: Finish reasons that mean the answer was withheld by a filter.
 BLOCKED_FINISH_REASONS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"})

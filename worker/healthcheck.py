@@ -15,7 +15,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
-from worker import keys
+from worker.core import keys
 from worker.core.settings import Settings
 from worker.redisconn import connect
 

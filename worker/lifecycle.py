@@ -12,9 +12,9 @@ import redis
 import structlog
 from celery.signals import setup_logging, worker_ready, worker_shutdown
 
-from worker import keys
+from worker.core import keys
+from worker.core.logs import configure_logging
 from worker.core.settings import Settings
-from worker.logs import configure_logging
 from worker.redisconn import connect
 
 log = structlog.get_logger("gemq.worker")

@@ -34,9 +34,9 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from worker import keys
+from worker.core import keys
+from worker.core.job import Priority
 from worker.core.settings import ModelLimits, Settings
-from worker.jobs import Priority
 from worker.store import OneTrip, load_script
 
 PACIFIC = ZoneInfo("America/Los_Angeles")

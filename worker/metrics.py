@@ -28,8 +28,8 @@ from typing import Any
 import redis
 import structlog
 
-from worker import keys
-from worker.errors import GemqError
+from worker.core import keys
+from worker.core.errors import GemqError
 
 log = structlog.get_logger("gemq.metrics")
 

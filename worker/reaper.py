@@ -33,8 +33,8 @@ import redis
 import structlog
 from celery import Celery
 
-from worker import keys
 from worker.celery_app import RUN_JOB, publish_job
+from worker.core import keys
 from worker.core.settings import Settings
 from worker.store import load_script
 

@@ -22,13 +22,14 @@ import structlog
 from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
 from worker.conversations import TURN_POLL_S, Conversations
+from worker.core.clock import now_ms
+from worker.core.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
+from worker.core.job import NON_TERMINAL, JobStatus, Priority
 from worker.core.settings import Settings
-from worker.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.gemini import GeminiClient, Generation
-from worker.jobs import JobStatus, Priority, now_ms
 from worker.limiter import Admission, LeaseKeeper, Limiter, estimate_tokens
 from worker.metrics import Accumulator, Metrics
-from worker.store import NON_TERMINAL, JobStore, OneTrip
+from worker.store import JobStore, OneTrip
 from worker.stream import StreamWriter
 
 log = structlog.get_logger("gemq.runner")

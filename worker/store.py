@@ -20,18 +20,17 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-from worker import keys
+from worker.core import keys
+from worker.core.clock import now_ms
+from worker.core.job import NON_TERMINAL, TERMINAL, JobStatus
+from worker.core.request import JobRequest
 from worker.core.settings import Settings
-from worker.jobs import TERMINAL, JobRequest, JobStatus, now_ms
 
 #: Events kept per job stream (approximate MAXLEN); enough for a long streamed answer.
 EVENTS_MAXLEN = 2000
 #: Jobs read per round trip while listing with a status filter, and the most examined per page.
 LIST_CHUNK = 100
 LIST_MAX_EXAMINED = 2000
-
-NON_TERMINAL = tuple(s.value for s in JobStatus if not s.terminal)
-
 
 def load_script(client: redis.Redis, name: str) -> Any:
     """Register ``lua/<name>.lua``; redis-py re-sends the source after a ``NOSCRIPT`` (Redis restarts)."""

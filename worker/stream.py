@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from worker.cancels import CancelWatch
-from worker.errors import JobCancelled
-from worker.jobs import JobStatus
+from worker.core.errors import JobCancelled
+from worker.core.job import JobStatus
 from worker.store import JobStore
 
 

@@ -27,10 +27,11 @@ import structlog
 from celery import Celery
 from kombu.exceptions import KombuError
 
-from worker import keys
 from worker.celery_app import DELIVER_WEBHOOK
+from worker.core import keys
+from worker.core.clock import iso_ms, now_ms
+from worker.core.job import TERMINAL, Job, JobStatus
 from worker.core.settings import Settings
-from worker.jobs import TERMINAL, Job, JobStatus, iso_ms, now_ms
 from worker.store import load_script
 
 log = structlog.get_logger("gemq.webhooks")

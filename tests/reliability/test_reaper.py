@@ -11,8 +11,8 @@ from helpers import job_events, tag, tag_of
 from procs import EmulatorProcess, WorkerProcess, wait_until
 from stack import Stack
 
-from worker import keys
 from worker.celery_app import create_celery, publish_job
+from worker.core import keys
 
 #: Idle for 2 + 1 s means lost, unless the broker still holds the job's message; a pass every 0.5 s.
 REAPER_ENV = {"GEMQ_VISIBILITY_TIMEOUT": "2", "GEMQ_REAPER_MARGIN": "1", "GEMQ_REAPER_INTERVAL": "0.5"}

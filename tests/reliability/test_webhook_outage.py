@@ -12,7 +12,7 @@ from procs import WorkerProcess, free_port, wait_until
 from receiver import Answer, Receiver, spec_signature
 from stack import Stack
 
-from worker import keys
+from worker.core import keys
 from worker.webhooks import tenant_secret
 
 #: Short retries (the production schedule is 5 s, 5 min, 30 min, ...).

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from worker.jobs import ErrorInfo, JobResult, Priority, Usage, WebhookDelivery, iso_ms
+from worker.core.clock import iso_ms
+from worker.core.job import ErrorInfo, JobResult, Priority, Usage, WebhookDelivery
 
 #: Counters kept on the batch hash, one per job status (``n_<status>``).
 ITEM_STATUSES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled")

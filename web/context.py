@@ -1,4 +1,4 @@
-"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher,
+"""What a web process shares between requests: settings, Redis, the job store, the publisher,
 webhook events, submission limits, idempotency keys and batches."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from celery import Celery
 from flask import current_app
 from prometheus_client import CollectorRegistry
 
@@ -15,6 +14,7 @@ from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
 from worker.conversations import Conversations
+from worker.core.publisher import Publisher
 from worker.core.settings import Settings
 from worker.limiter import Limiter
 from worker.metrics import Metrics
@@ -30,7 +30,7 @@ class WebContext:
     redis: redis.Redis
     store: JobStore
     limiter: Limiter
-    celery: Celery
+    publisher: Publisher
     conversations: Conversations
     events: EventFeed
     webhooks: WebhookEvents

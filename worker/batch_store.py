@@ -18,14 +18,13 @@ from typing import Any
 
 import redis
 import structlog
-from celery import Celery
 
-from worker.celery_app import publish_jobs
 from worker.conversations import Conversations
 from worker.core import keys
 from worker.core.batch import Batch, BatchStatus, result_line
 from worker.core.clock import now_ms
 from worker.core.job import NON_TERMINAL
+from worker.core.publisher import Publisher
 from worker.core.settings import Settings
 from worker.metrics import Metrics
 from worker.store import JobStore, OneTrip
@@ -56,11 +55,13 @@ class BatchStore:
     """Reads and writes batches; their items go through the :class:`JobStore` like any job."""
 
     def __init__(self, client: redis.Redis, settings: Settings, store: JobStore, webhooks: WebhookEvents,
-                 metrics: Metrics | None = None, conversations: Conversations | None = None) -> None:
+                 publisher: Publisher, metrics: Metrics | None = None, conversations: Conversations | None = None,
+                 ) -> None:
         self.redis = client
         self.settings = settings
         self.store = store
         self.webhooks = webhooks
+        self.publisher = publisher
         self.metrics = metrics
         self.conversations = conversations
 
@@ -78,7 +79,7 @@ class BatchStore:
             record["webhook_url"] = webhook_url
         return record
 
-    def create(self, celery: Celery, batch: dict[str, str], items: Iterable[NewItem]) -> None:
+    def create(self, batch: dict[str, str], items: Iterable[NewItem]) -> None:
         """Write the batch, then its items (job records, items list, messages) ``WRITE_CHUNK`` at a time.
 
         The batch hash comes first, counting every item as queued, so a worker finishing an early
@@ -96,7 +97,7 @@ class BatchStore:
         chunk: list[NewItem] = []
         try:
             for chunk in _chunks(iter(items), WRITE_CHUNK):
-                self._write_chunk(celery, batch, chunk)
+                self._write_chunk(batch, chunk)
         except BaseException:
             log.warning("batch.create_failed", batch_id=batch_id)
             # The chunk being written may be in Redis without being in the items list yet.
@@ -105,7 +106,7 @@ class BatchStore:
         log.info("batch.submitted", batch_id=batch_id, tenant=batch["tenant"], items=batch["n_total"],
                  priority=batch["priority"])
 
-    def _write_chunk(self, celery: Celery, batch: dict[str, str], chunk: list[NewItem]) -> None:
+    def _write_chunk(self, batch: dict[str, str], chunk: list[NewItem]) -> None:
         records = []
         entries = []
         for key, record in chunk:
@@ -118,7 +119,7 @@ class BatchStore:
         self.store.save_new(records, trip, index=False, events=False)
         trip.pipe.rpush(keys.batch_items(batch["id"]), *entries)
         trip.execute()
-        publish_jobs(celery, ((r["id"], r["priority"]) for r in records))
+        self.publisher.publish_jobs((r["id"], r["priority"]) for r in records)
         if self.metrics:
             for (priority, model), count in Counter((r["priority"], r["model"]) for r in records).items():
                 self.metrics.job_submitted(priority, model, count)
@@ -192,7 +193,7 @@ class BatchStore:
 
     # -- cancelling and finishing ----------------------------------------------------------
 
-    def cancel(self, celery: Celery, batch: dict[str, str]) -> int:
+    def cancel(self, batch: dict[str, str]) -> int:
         """Cancel every item that has not finished; returns how many were cancelled.
 
         Running items are announced (``worker.cancels``) so their calls stop at the next chunk.
@@ -221,7 +222,7 @@ class BatchStore:
             completed = completed or any(move.batch_completed for move in moves)
         log.info("batch.cancelled", batch_id=batch_id, tenant=batch["tenant"], items=cancelled)
         if completed:
-            self.finished(celery, batch_id, just_completed=True)
+            self.finished(batch_id, just_completed=True)
         return cancelled
 
     def _cancelled(self, record: dict[str, str]) -> None:
@@ -231,7 +232,7 @@ class BatchStore:
         if self.conversations and record.get("conversation_id"):
             self.conversations.settle({**record, "status": "cancelled"})
 
-    def finished(self, celery: Celery, batch_id: str, *, just_completed: bool) -> None:
+    def finished(self, batch_id: str, *, just_completed: bool) -> None:
         """After an item of the batch ended: if the batch is finished, queue its webhook (once per batch).
 
         ``just_completed`` is True for the one caller whose change ended the last item: it also gives
@@ -244,11 +245,11 @@ class BatchStore:
         if not status or not BatchStatus(status).finished:
             return
         if url and not event_id:
-            self._enqueue_event(celery, batch_id)
+            self._enqueue_event(batch_id)
         if just_completed:
             self._extend_items(batch_id)
 
-    def _enqueue_event(self, celery: Celery, batch_id: str) -> None:
+    def _enqueue_event(self, batch_id: str) -> None:
         record = self.redis.hgetall(keys.batch(batch_id))
         if not record:
             return
@@ -256,9 +257,8 @@ class BatchStore:
         # The data is the batch as GET shows it right after this event is created.
         view = {**record, "webhook_event_id": event_id, "webhook_state": "pending", "webhook_attempts": "[]"}
         data = Batch.from_record(view).model_dump(mode="json")
-        self.webhooks.enqueue_event(celery, tenant=record["tenant"], url=record["webhook_url"],
-                                    event_type="batch.completed", data=data, event_id=event_id,
-                                    owner=keys.batch(batch_id))
+        self.webhooks.enqueue_event(tenant=record["tenant"], url=record["webhook_url"], event_type="batch.completed",
+                                    data=data, event_id=event_id, owner=keys.batch(batch_id))
 
     def _extend_items(self, batch_id: str) -> None:
         """Items expire with the batch, not before (each got the result TTL when it ended)."""

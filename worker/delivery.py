@@ -20,7 +20,6 @@ import httpx
 import redis
 import standardwebhooks
 import structlog
-from celery import Celery
 
 from worker.core.clock import iso_ms, now_ms
 from worker.core.settings import Settings
@@ -158,17 +157,15 @@ class Deliverer:
 class DueMover:
     """Publishes webhook attempts whose time has come; one per webhooks worker, safe to run many."""
 
-    def __init__(self, events: WebhookEvents, celery: Celery, *, stop: threading.Event,
-                 interval: float = MOVER_INTERVAL_S) -> None:
+    def __init__(self, events: WebhookEvents, *, stop: threading.Event, interval: float = MOVER_INTERVAL_S) -> None:
         self.events = events
-        self.celery = celery
         self.stop = stop
         self.interval = interval
 
     def run_once(self) -> int:
         """Claim and publish what is due now; returns how many."""
         members, claimed_until = self.events.claim_due(CLAIM_LEASE_S, CLAIM_BATCH)
-        self.events.publish(self.celery, members, parked_until=claimed_until)
+        self.events.publish(members, parked_until=claimed_until)
         return len(members)
 
     def run(self) -> None:

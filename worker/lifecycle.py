@@ -60,7 +60,7 @@ def _start_reaper(app: Any, name: str) -> None:
     from worker.runtime import get_runtime
 
     runtime = get_runtime()
-    Reaper(runtime.redis, runtime.settings, app, name=name, stop=_stop).start()
+    Reaper(runtime.redis, runtime.settings, runtime.publisher, name=name, stop=_stop).start()
 
 
 def _start_webhook_mover(app: Any) -> None:
@@ -68,7 +68,7 @@ def _start_webhook_mover(app: Any) -> None:
     from worker.delivery import DueMover
     from worker.runtime import get_runtime
 
-    DueMover(get_runtime().webhooks, app, stop=_stop).start()
+    DueMover(get_runtime().webhooks, stop=_stop).start()
 
 
 @worker_shutdown.connect

@@ -23,37 +23,31 @@ after the interval and is not released, so all the workers together make about o
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
-from collections.abc import Iterable, Iterator
-from typing import Any
 
 import redis
 import structlog
-from celery import Celery
 
-from worker.celery_app import RUN_JOB, publish_job
 from worker.core import keys
+from worker.core.publisher import Publisher
 from worker.core.settings import Settings
+from worker.queue.messages import SCAN_CHUNK, job_ids_in_broker
 from worker.store import load_script
 
 log = structlog.get_logger("gemq.reaper")
 
 #: Most idle jobs examined per pass (the next pass takes the rest).
 PASS_LIMIT = 1000
-#: Messages read per LRANGE / HSCAN call while looking through the broker.
-SCAN_CHUNK = 1000
 
 
 class Reaper:
     """Re-publishes unfinished jobs nothing has moved for longer than the threshold."""
 
-    def __init__(self, client: redis.Redis, settings: Settings, celery: Celery, *, name: str,
+    def __init__(self, client: redis.Redis, settings: Settings, publisher: Publisher, *, name: str,
                  stop: threading.Event | None = None) -> None:
         self.redis = client
         self.settings = settings
-        self.celery = celery
+        self.publisher = publisher
         self.name = name
         self.stop = stop or threading.Event()
         self.interval = max(0.1, settings.reaper_interval)
@@ -76,7 +70,7 @@ class Reaper:
         reply = self._claim(keys=[keys.active(), *map(keys.job, lost)], args=[cutoff, now, *lost]) if lost else []
         republished = []
         for job_id, status, priority in zip(reply[0::3], reply[1::3], reply[2::3], strict=True):
-            publish_job(self.celery, job_id, priority)
+            self.publisher.publish_job(job_id, priority)
             republished.append(job_id)
             log.warning("job.reaped", job_id=job_id, status=status, priority=priority, idle_s=self.threshold)
         return republished
@@ -112,45 +106,3 @@ class Reaper:
         """Redis's clock, the one ``transition.lua`` scores with."""
         seconds, micros = self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
-
-
-def job_ids_in_broker(client: redis.Redis) -> set[str]:
-    """Ids of the jobs that have a ``run_job`` message in a job queue or held unacknowledged by a worker."""
-    found = set(_job_ids(_unacked_messages(client)))
-    for queue in keys.JOB_QUEUES.values():
-        found.update(_job_ids(_queue_messages(client, keys.broker_queue(queue))))
-    found.update(_job_ids(_unacked_messages(client)))
-    return found
-
-
-def _queue_messages(client: redis.Redis, queue: str) -> Iterator[Any]:
-    # LPUSH adds at index 0 while we read upwards: an element may be read twice, never skipped.
-    start = 0
-    while chunk := client.lrange(queue, start, start + SCAN_CHUNK - 1):
-        for raw in chunk:
-            yield _loads(raw)
-        start += SCAN_CHUNK
-
-
-def _unacked_messages(client: redis.Redis) -> Iterator[Any]:
-    for _, raw in client.hscan_iter(keys.broker_unacked(), count=SCAN_CHUNK):
-        entry = _loads(raw)  # kombu keeps [message, exchange, routing key]
-        yield entry[0] if isinstance(entry, list) and entry else None
-
-
-def _loads(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _job_ids(messages: Iterable[Any]) -> Iterator[str]:
-    """The job id of each ``run_job`` message (Celery protocol 2: the body is base64 JSON ``[args, kwargs, embed]``)."""
-    for message in messages:
-        try:
-            if message["headers"]["task"] != RUN_JOB:
-                continue
-            yield str(json.loads(base64.b64decode(message["body"]))[0][0])
-        except (ValueError, KeyError, IndexError, TypeError):
-            continue

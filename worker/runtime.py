@@ -11,6 +11,7 @@ from worker.batch_store import BatchStore
 from worker.cache import ResponseCache
 from worker.cancels import CancelWatch
 from worker.conversations import Conversations
+from worker.core.publisher import Publisher
 from worker.core.settings import Settings
 from worker.gemini import GeminiClient
 from worker.limiter import LeaseKeeper, Limiter
@@ -34,9 +35,10 @@ class Runtime:
     webhooks: WebhookEvents
     batches: BatchStore
     metrics: Metrics
+    publisher: Publisher
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, publisher: Publisher) -> Runtime:
         """Wire the objects for ``settings``."""
         client = connect(settings, max_connections=settings.worker_concurrency + 20)
         store = JobStore(client, settings)
@@ -47,9 +49,9 @@ class Runtime:
         runner = JobRunner(settings=settings, store=store, gemini=gemini, limiter=limiter, leases=LeaseKeeper(limiter),
                            cancels=CancelWatch(client), metrics=metrics, conversations=conversations,
                            cache=ResponseCache(client, settings))
-        webhooks = WebhookEvents(client, settings)
+        webhooks = WebhookEvents(client, settings, publisher)
         return cls(settings, client, store, limiter, gemini, runner, webhooks,
-                   BatchStore(client, settings, store, webhooks, metrics, conversations), metrics)
+                   BatchStore(client, settings, store, webhooks, publisher, metrics, conversations), metrics, publisher)
 
 
 _lock = threading.Lock()
@@ -66,5 +68,8 @@ def get_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = Runtime.build(Settings.from_env())
+            import worker.celery_app
+            from worker.queue.publisher import CeleryPublisher
+
+            _runtime = Runtime.build(Settings.from_env(), CeleryPublisher(worker.celery_app.app))
         return _runtime

@@ -9,9 +9,10 @@ in that zset as a safety net (a first attempt not yet published, an attempt bein
 attempt being published), so a process dying at any point delays a delivery but never loses it.
 Deliveries are therefore at least once; duplicate messages are dropped by ``webhook_begin.lua``.
 
-Used by the worker (job finished), the web (job cancelled) and, later, batches
-(:meth:`WebhookEvents.enqueue_event` with ``batch.completed``).  No HTTP here: this module is
-imported by the web.
+Used by the worker (job finished), the web (job cancelled) and the batch store
+(:meth:`WebhookEvents.enqueue_event` with ``batch.completed``).  No HTTP and no broker here: this
+module is imported by the web, and publishes through the :class:`~worker.core.publisher.Publisher`
+it is given.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from typing import Any
 
 import redis
 import structlog
-from celery import Celery
-from kombu.exceptions import KombuError
 
-from worker.celery_app import DELIVER_WEBHOOK
 from worker.core import keys
 from worker.core.clock import iso_ms, now_ms
+from worker.core.errors import PublishFailed
 from worker.core.job import TERMINAL, Job, JobStatus
+from worker.core.publisher import Publisher
 from worker.core.settings import Settings
 from worker.store import load_script
 
@@ -83,9 +83,10 @@ class Attempt:
 class WebhookEvents:
     """Creates webhook events and keeps their delivery state in Redis."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings, publisher: Publisher) -> None:
         self.redis = client
         self.settings = settings
+        self.publisher = publisher
         self._create = load_script(client, "webhook_create")
         self._begin = load_script(client, "webhook_begin")
         self._record = load_script(client, "webhook_record")
@@ -95,7 +96,7 @@ class WebhookEvents:
     # -- creating events -------------------------------------------------------------------
 
     def enqueue_event(
-        self, celery: Celery, *, tenant: str, url: str, event_type: str, data: dict[str, Any], event_id: str,
+        self, *, tenant: str, url: str, event_type: str, data: dict[str, Any], event_id: str,
         owner: str | None = None,
     ) -> bool:
         """Create the event (once per ``event_id``) and publish its first attempt; True if created now.
@@ -112,10 +113,10 @@ class WebhookEvents:
         if created != 1:
             return False
         log.info("webhook.enqueued", event_id=event_id, event_type=event_type, tenant=tenant)
-        self.publish(celery, [due_member(event_id, 0)], parked_until=grace_ms)
+        self.publish([due_member(event_id, 0)], parked_until=grace_ms)
         return True
 
-    def enqueue_job_event(self, celery: Celery, job_id: str, record: dict[str, str] | None = None) -> bool:
+    def enqueue_job_event(self, job_id: str, record: dict[str, str] | None = None) -> bool:
         """The job's terminal event, if it has a webhook and has none yet; safe to call more than once."""
         record = record if record is not None else self.redis.hgetall(keys.job(job_id))
         if not record or not record.get("webhook_url") or record.get("webhook_event_id"):
@@ -127,11 +128,11 @@ class WebhookEvents:
         # The data is the job as GET shows it right after this event is created.
         view = {**record, "webhook_event_id": event_id, "webhook_state": "pending", "webhook_attempts": "[]"}
         data = Job.from_record(view).model_dump(mode="json")
-        return self.enqueue_event(celery, tenant=record["tenant"], url=record["webhook_url"],
+        return self.enqueue_event(tenant=record["tenant"], url=record["webhook_url"],
                                   event_type=JOB_EVENT_TYPES[status], data=data, event_id=event_id,
                                   owner=keys.job(job_id))
 
-    def publish(self, celery: Celery, members: Sequence[str], *, parked_until: int) -> None:
+    def publish(self, members: Sequence[str], *, parked_until: int) -> None:
         """Publish the attempts named by due ``members`` (parked until ``parked_until`` ms), then unpark them.
 
         A member whose publish fails stays parked and is published by the mover once due: a broker
@@ -141,9 +142,10 @@ class WebhookEvents:
         for member in members:
             event_id, attempt = parse_due_member(member)
             try:
-                celery.send_task(DELIVER_WEBHOOK, args=[event_id, attempt])
-            except (KombuError, redis.RedisError, OSError) as exc:
-                log.warning("webhook.publish_failed", event_id=event_id, attempt=attempt, error_type=type(exc).__name__)
+                self.publisher.publish_webhook_attempt(event_id, attempt)
+            except PublishFailed as exc:
+                log.warning("webhook.publish_failed", event_id=event_id, attempt=attempt,
+                            error_type=type(exc.__cause__ or exc).__name__)
                 continue
             published.append(member)
         if published:

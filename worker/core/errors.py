@@ -12,10 +12,12 @@
     │   ├── UpstreamRejected      401/403 and other refusals not caused by the request
     │   ├── SafetyBlocked         prompt or answer blocked by safety filters
     │   └── QuotaExhausted        per-day quota spent; no retry before the Pacific midnight reset
-    └── JobCancelled              the job was cancelled while it ran
+    ├── JobCancelled              the job was cancelled while it ran
+    └── PublishFailed             the broker did not take a message; it stays parked and is published later
 
-Foreign errors (google-genai, httpx2) are translated into this tree in ``worker.gemini`` where
-they enter, so nothing else imports the SDK.  These exceptions never travel through Celery.
+Foreign errors are translated into this tree where they enter: google-genai's and httpx2's in
+``worker.run.gemini`` (so nothing else imports the SDK), the broker's in ``worker.queue.publisher``
+(so the stores never import kombu).  These exceptions never travel through Celery.
 """
 
 from __future__ import annotations
@@ -100,3 +102,7 @@ class JobCancelled(GemqError):
     """The job was cancelled; stop work and call Gemini no more."""
 
     error_type = "cancelled"
+
+
+class PublishFailed(GemqError):
+    """The broker did not take a message (``Publisher.publish_webhook_attempt``); whoever parked it retries."""

@@ -23,7 +23,7 @@ from kombu import transport as kombu_transport
 from kombu.transport import redis as kombu_redis
 
 #: Where kombu finds this transport.
-TRANSPORT_PATH = "worker.transport:Transport"
+TRANSPORT_PATH = "worker.queue.transport:Transport"
 
 
 class Channel(kombu_redis.Channel):

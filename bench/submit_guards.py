@@ -97,8 +97,8 @@ def pieces(redis_url: str) -> list[str]:
     from web.idempotency import Idempotency, fingerprint
     from web.submit_limits import SubmitLimiter
     from worker.core.settings import Settings
-    from worker.redisconn import connect
     from worker.ssrf import check_url
+    from worker.store.connect import connect
 
     settings = Settings(redis_url=redis_url, submit_limits=LIMITS)
     client = connect(settings)

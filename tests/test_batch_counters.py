@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from procs import RedisServer
 
-from worker.batch_store import WRITE_CHUNK, BatchStore, NewItem
 from worker.core import keys
 from worker.core.clock import now_ms
 from worker.core.job import JobStatus
@@ -21,9 +20,10 @@ from worker.core.request import JobRequest
 from worker.core.settings import Settings
 from worker.queue.app import create_celery
 from worker.queue.publisher import CeleryPublisher
-from worker.redisconn import connect
-from worker.store import JobStore, Transition, new_id
-from worker.webhooks import WebhookEvents
+from worker.store.batches import WRITE_CHUNK, BatchStore, NewItem
+from worker.store.connect import connect
+from worker.store.jobs import JobStore, Transition, new_id
+from worker.store.webhooks import WebhookEvents
 
 
 @pytest.fixture

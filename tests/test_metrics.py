@@ -20,8 +20,8 @@ from web import create_app
 from worker.core.errors import UpstreamUnavailable
 from worker.core.job import Priority
 from worker.core.settings import Settings
-from worker.limiter import Limiter
-from worker.metrics import MAX_MODEL_LABELS, Accumulator, Metrics, bucket_of, counter_field
+from worker.store.limiter import Limiter
+from worker.store.metrics import MAX_MODEL_LABELS, Accumulator, Metrics, bucket_of, counter_field
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 FLASH = "gemini-2.5-flash"

@@ -18,7 +18,7 @@ from worker.delivery import Deliverer
 from worker.queue.app import create_celery
 from worker.queue.publisher import CeleryPublisher
 from worker.ssrf import UnsafeURL, check_url
-from worker.webhooks import Attempt, WebhookEvents
+from worker.store.webhooks import Attempt, WebhookEvents
 
 #: (form, URL): every way of spelling an address gemq must not call.
 UNSAFE = [

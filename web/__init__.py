@@ -13,17 +13,17 @@ from web.context import WebContext
 from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
-from worker.batch_store import BatchStore
-from worker.conversations import Conversations
 from worker.core.logs import configure_logging
 from worker.core.settings import Settings
-from worker.limiter import Limiter
-from worker.metrics import Accumulator, Metrics
 from worker.queue.app import create_celery
 from worker.queue.publisher import CeleryPublisher
-from worker.redisconn import connect
-from worker.store import JobStore
-from worker.webhooks import WebhookEvents
+from worker.store.batches import BatchStore
+from worker.store.connect import connect
+from worker.store.conversations import Conversations
+from worker.store.jobs import JobStore
+from worker.store.limiter import Limiter
+from worker.store.metrics import Accumulator, Metrics
+from worker.store.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.web")
 

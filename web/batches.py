@@ -24,7 +24,7 @@ from web.guards import check_webhook_url, create_once, enforce_submit_limit, ide
 from web.jobs import SubmitHeaders, decode_cursor, encode_cursor
 from web.openapi import spec
 from worker.core.batch import Batch, BatchResultLine, BatchStatus
-from worker.store import new_id
+from worker.store.jobs import new_id
 
 bp = Blueprint("batches", __name__)
 

@@ -12,14 +12,14 @@ from prometheus_client import CollectorRegistry
 from web.feed import EventFeed
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
-from worker.batch_store import BatchStore
-from worker.conversations import Conversations
 from worker.core.publisher import Publisher
 from worker.core.settings import Settings
-from worker.limiter import Limiter
-from worker.metrics import Metrics
-from worker.store import JobStore
-from worker.webhooks import WebhookEvents
+from worker.store.batches import BatchStore
+from worker.store.conversations import Conversations
+from worker.store.jobs import JobStore
+from worker.store.limiter import Limiter
+from worker.store.metrics import Metrics
+from worker.store.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import redis
 from worker.core import keys
 from worker.core.job import TERMINAL, Job
 from worker.core.settings import Settings
-from worker.store import JobStore
+from worker.store.jobs import JobStore
 
 #: Entries read per round trip.
 READ_COUNT = 200

@@ -16,9 +16,9 @@ from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, create_once, enforce_submit_limit, idempotency_key, mark_replay
 from web.openapi import spec
-from worker.cancels import announce_cancel
 from worker.core.job import Job, JobStatus
 from worker.core.request import JobRequest
+from worker.store.cancels import announce_cancel
 
 log = structlog.get_logger("gemq.web")
 bp = Blueprint("jobs", __name__)

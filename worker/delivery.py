@@ -23,10 +23,10 @@ import structlog
 
 from worker.core.clock import iso_ms, now_ms
 from worker.core.settings import Settings
-from worker.metrics import Accumulator, Metrics
 from worker.runtime import get_runtime
 from worker.ssrf import Resolver, Target, UnsafeURL, check_url
-from worker.webhooks import Attempt, WebhookEvents, tenant_secret
+from worker.store.metrics import Accumulator, Metrics
+from worker.store.webhooks import Attempt, WebhookEvents, tenant_secret
 
 log = structlog.get_logger("gemq.webhooks")
 

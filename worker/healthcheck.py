@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from worker.core import keys
 from worker.core.settings import Settings
-from worker.redisconn import connect
+from worker.store.connect import connect
 
 #: A heartbeat older than this (s) means the worker is stuck or cut off (it beats every 5 s).
 FRESH_S = 30

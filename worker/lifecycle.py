@@ -15,7 +15,7 @@ from celery.signals import setup_logging, worker_ready, worker_shutdown
 from worker.core import keys
 from worker.core.logs import configure_logging
 from worker.core.settings import Settings
-from worker.redisconn import connect
+from worker.store.connect import connect
 
 log = structlog.get_logger("gemq.worker")
 

@@ -32,7 +32,7 @@ from worker.core import keys
 from worker.core.publisher import Publisher
 from worker.core.settings import Settings
 from worker.queue.messages import SCAN_CHUNK, job_ids_in_broker
-from worker.store import load_script
+from worker.store.scripts import load_script
 
 log = structlog.get_logger("gemq.reaper")
 

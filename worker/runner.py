@@ -19,17 +19,18 @@ from typing import Any
 
 import structlog
 
-from worker.cache import ResponseCache
-from worker.cancels import CancelWatch
-from worker.conversations import TURN_POLL_S, Conversations
 from worker.core.clock import now_ms
 from worker.core.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.core.job import NON_TERMINAL, JobStatus, Priority
 from worker.core.settings import Settings
 from worker.gemini import GeminiClient, Generation
-from worker.limiter import Admission, LeaseKeeper, Limiter, estimate_tokens
-from worker.metrics import Accumulator, Metrics
-from worker.store import JobStore, OneTrip
+from worker.store.cache import ResponseCache
+from worker.store.cancels import CancelWatch
+from worker.store.conversations import TURN_POLL_S, Conversations
+from worker.store.jobs import JobStore
+from worker.store.limiter import Admission, LeaseKeeper, Limiter, estimate_tokens
+from worker.store.metrics import Accumulator, Metrics
+from worker.store.scripts import OneTrip
 from worker.stream import StreamWriter
 
 log = structlog.get_logger("gemq.runner")

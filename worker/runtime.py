@@ -7,19 +7,19 @@ from dataclasses import dataclass
 
 import redis
 
-from worker.batch_store import BatchStore
-from worker.cache import ResponseCache
-from worker.cancels import CancelWatch
-from worker.conversations import Conversations
 from worker.core.publisher import Publisher
 from worker.core.settings import Settings
 from worker.gemini import GeminiClient
-from worker.limiter import LeaseKeeper, Limiter
-from worker.metrics import Accumulator, Metrics
-from worker.redisconn import connect
 from worker.runner import JobRunner
-from worker.store import JobStore
-from worker.webhooks import WebhookEvents
+from worker.store.batches import BatchStore
+from worker.store.cache import ResponseCache
+from worker.store.cancels import CancelWatch
+from worker.store.connect import connect
+from worker.store.conversations import Conversations
+from worker.store.jobs import JobStore
+from worker.store.limiter import LeaseKeeper, Limiter
+from worker.store.metrics import Accumulator, Metrics
+from worker.store.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)

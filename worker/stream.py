@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from worker.cancels import CancelWatch
 from worker.core.errors import JobCancelled
 from worker.core.job import JobStatus
-from worker.store import JobStore
+from worker.store.cancels import CancelWatch
+from worker.store.jobs import JobStore
 
 
 class StreamWriter:

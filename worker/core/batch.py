@@ -4,7 +4,7 @@ A batch is a hash (``keys.batch``) holding its options, its counters by status a
 sums, plus the list of its items (``keys.batch_items``, ``"{job id} {key}"`` in submission order).
 Every item is an ordinary job with ``batch_id``; ``lua/transition.lua`` keeps the counters with
 each status change and finishes the batch with the change that ends its last item, so nothing
-ever scans the jobs to count them.  ``worker.batch_store`` reads and writes them.
+ever scans the jobs to count them.  ``worker.store.batches`` reads and writes them.
 """
 
 from __future__ import annotations

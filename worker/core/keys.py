@@ -47,7 +47,7 @@ key                                         type      what / lifetime
 ``gemq:cancels``                            pub/sub   ids of cancelled jobs, so running calls stop at once
 ``gemq:workers``                            zset      worker name -> last heartbeat ms (``/readyz``)
 ``gemq:metrics:counters`` / ``:hist``       hash      Prometheus counters / histogram buckets summed over every
-                                                      process (``worker.metrics``); fields are JSON, bounded
+                                                      process (``worker.store.metrics``); fields are JSON, bounded
                                                       label sets, no TTL
 ``gemq:rl:{LIMITER/{t}/...}``               (limits)  per-tenant submission limits (sliding window counters
                                                       and their ``/-1`` previous windows), owned by ``limits``

@@ -25,7 +25,8 @@ import redis
 from worker.core import keys
 from worker.core.job import NON_TERMINAL, JobStatus
 from worker.core.settings import Settings
-from worker.store import JobStore, load_script
+from worker.store.jobs import JobStore
+from worker.store.scripts import load_script
 
 #: Seconds a job waits before it looks again whether its conversation's turn has come.
 TURN_POLL_S = 0.5

@@ -5,7 +5,7 @@ check of the current status and the write are atomic: a terminal record is writt
 cancelled job cannot be moved back to ``running``.  Each change also appends an event to the
 job's stream (``keys.job_events``), which the SSE endpoint reads.  A job of a conversation takes
 its place in the conversation's line when it is saved (``lua/conv_ticket.lua``, see
-``worker.conversations``), so jobs saved together keep their order.
+``worker.store.conversations``), so jobs saved together keep their order.
 """
 
 from __future__ import annotations
@@ -14,58 +14,22 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError
 
 from worker.core import keys
 from worker.core.clock import now_ms
 from worker.core.job import NON_TERMINAL, TERMINAL, JobStatus
 from worker.core.request import JobRequest
 from worker.core.settings import Settings
+from worker.store.scripts import OneTrip, load_script
 
 #: Events kept per job stream (approximate MAXLEN); enough for a long streamed answer.
 EVENTS_MAXLEN = 2000
 #: Jobs read per round trip while listing with a status filter, and the most examined per page.
 LIST_CHUNK = 100
 LIST_MAX_EXAMINED = 2000
-
-def load_script(client: redis.Redis, name: str) -> Any:
-    """Register ``lua/<name>.lua``; redis-py re-sends the source after a ``NOSCRIPT`` (Redis restarts)."""
-    source = resources.files("worker").joinpath("lua", f"{name}.lua").read_text()
-    return client.register_script(source)
-
-
-class OneTrip:
-    """Commands and Lua scripts for one round trip (a non-transactional pipeline).
-
-    Scripts go in by SHA: a redis-py ``Script`` in a pipeline first asks ``SCRIPT EXISTS``
-    (``Pipeline.load_scripts``), a second round trip every time.  Only a script Redis no longer has
-    (``NOSCRIPT``, after a restart) is sent again, alone, through its ``Script`` (which loads it):
-    a pipeline runs every command, so the others have run by then.
-    """
-
-    def __init__(self, client: redis.Redis) -> None:
-        self.pipe = client.pipeline(transaction=False)
-        self._scripts: dict[int, tuple[Any, list[Any], list[Any]]] = {}
-
-    def script(self, script: Any, keys: list[Any], args: list[Any]) -> None:
-        """Add a call of a registered script."""
-        self._scripts[len(self.pipe)] = (script, keys, args)
-        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
-
-    def execute(self) -> list[Any]:
-        """Send everything; the replies in order (the first error other than ``NOSCRIPT`` is raised)."""
-        replies = self.pipe.execute(raise_on_error=False)
-        for index, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError) and index in self._scripts:
-                script, script_keys, args = self._scripts[index]
-                replies[index] = script(keys=script_keys, args=args)
-            elif isinstance(reply, Exception):
-                raise reply
-        return replies
 
 
 def new_id() -> str:
@@ -88,7 +52,7 @@ class Transition:
 class JobStore:
     """Reads and writes job records; the only code that changes a job's status.
 
-    ``client`` must decode responses to ``str`` (``worker.redisconn.connect``).
+    ``client`` must decode responses to ``str`` (``worker.store.connect.connect``).
     """
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:

@@ -37,7 +37,7 @@ import redis
 from worker.core import keys
 from worker.core.job import Priority
 from worker.core.settings import ModelLimits, Settings
-from worker.store import OneTrip, load_script
+from worker.store.scripts import OneTrip, load_script
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 #: Length of the request and token windows, before the margin.

@@ -19,16 +19,17 @@ from typing import Any
 import redis
 import structlog
 
-from worker.conversations import Conversations
 from worker.core import keys
 from worker.core.batch import Batch, BatchStatus, result_line
 from worker.core.clock import now_ms
 from worker.core.job import NON_TERMINAL
 from worker.core.publisher import Publisher
 from worker.core.settings import Settings
-from worker.metrics import Metrics
-from worker.store import JobStore, OneTrip
-from worker.webhooks import WebhookEvents
+from worker.store.conversations import Conversations
+from worker.store.jobs import JobStore
+from worker.store.metrics import Metrics
+from worker.store.scripts import OneTrip
+from worker.store.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.batches")
 
@@ -196,7 +197,7 @@ class BatchStore:
     def cancel(self, batch: dict[str, str]) -> int:
         """Cancel every item that has not finished; returns how many were cancelled.
 
-        Running items are announced (``worker.cancels``) so their calls stop at the next chunk.
+        Running items are announced (``worker.store.cancels``) so their calls stop at the next chunk.
         """
         batch_id = batch["id"]
         self.redis.hsetnx(keys.batch(batch_id), "cancel_ms", str(now_ms()))

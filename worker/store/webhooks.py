@@ -32,7 +32,7 @@ from worker.core.errors import PublishFailed
 from worker.core.job import TERMINAL, Job, JobStatus
 from worker.core.publisher import Publisher
 from worker.core.settings import Settings
-from worker.store import load_script
+from worker.store.scripts import load_script
 
 log = structlog.get_logger("gemq.webhooks")
 

@@ -241,9 +241,3 @@ class Metrics:
                 return model
         return "other"
 
-
-def record_webhook_delivery(outcome: str) -> None:
-    """Count one webhook delivery attempt in the worker's metrics (for ``worker.webhooks``)."""
-    from worker.runtime import get_runtime  # the runtime imports this module: resolve at call time
-
-    get_runtime().metrics.webhook_delivery(outcome)

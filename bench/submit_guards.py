@@ -97,8 +97,8 @@ def pieces(redis_url: str) -> list[str]:
     from web.idempotency import Idempotency, fingerprint
     from web.submit_limits import SubmitLimiter
     from worker.core.settings import Settings
-    from worker.ssrf import check_url
     from worker.store.connect import connect
+    from worker.webhooks.ssrf import check_url
 
     settings = Settings(redis_url=redis_url, submit_limits=LIMITS)
     client = connect(settings)

@@ -1,4 +1,4 @@
-"""worker.gemini through the real google-genai SDK against the emulator: results and error translation."""
+"""worker.run.gemini through the real google-genai SDK against the emulator: results and error translation."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from worker.core.errors import (
 )
 from worker.core.request import JobRequest
 from worker.core.settings import Settings
-from worker.gemini import GeminiClient, PerThreadTransport, quota_details
+from worker.run.gemini import GeminiClient, PerThreadTransport, quota_details
 
 MODEL = "gemini-2.5-flash"
 

@@ -14,11 +14,11 @@ from receiver import Receiver
 
 from web import create_app
 from worker.core.settings import Settings
-from worker.delivery import Deliverer
 from worker.queue.app import create_celery
 from worker.queue.publisher import CeleryPublisher
-from worker.ssrf import UnsafeURL, check_url
 from worker.store.webhooks import Attempt, WebhookEvents
+from worker.webhooks.delivery import Deliverer
+from worker.webhooks.ssrf import UnsafeURL, check_url
 
 #: (form, URL): every way of spelling an address gemq must not call.
 UNSAFE = [

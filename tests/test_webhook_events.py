@@ -20,9 +20,9 @@ from worker.core.errors import PublishFailed
 from worker.core.job import Job, JobStatus
 from worker.core.request import JobRequest
 from worker.core.settings import Settings
-from worker.delivery import AttemptResult, Deliverer
 from worker.store.jobs import JobStore
 from worker.store.webhooks import FIRST_ATTEMPT_GRACE_S, Attempt, WebhookEvents, due_member
+from worker.webhooks.delivery import AttemptResult, Deliverer
 
 
 class FakePublisher:

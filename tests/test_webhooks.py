@@ -21,11 +21,11 @@ from worker.core.clock import now_ms
 from worker.core.job import JobStatus
 from worker.core.request import JobRequest
 from worker.core.settings import Settings
-from worker.delivery import Deliverer
 from worker.queue.app import create_celery
 from worker.queue.publisher import CeleryPublisher
 from worker.store.jobs import JobStore
 from worker.store.webhooks import Attempt, WebhookEvents
+from worker.webhooks.delivery import Deliverer
 
 #: Short retries and a short timeout, so a whole schedule runs in seconds.
 WEBHOOK_ENV = {"GEMQ_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2", "GEMQ_WEBHOOK_TIMEOUT": "1"}

@@ -1,25 +1,15 @@
-"""``celery -A worker.celery_app``: the app, built on first use (interim, until worker.process)."""
+"""The entry point of ``celery -A worker.celery_app`` (the worker, webhooks and Flower processes).
+
+Like a ``wsgi.py``, this module builds its app when it is imported, and only this module does:
+Celery's ``-A`` imports it and reads its ``app`` attribute (``celery.app.utils.find_app`` looks up
+``app``, then ``celery``, and calls nothing), so the app must exist once the import ends.  What
+building it does (logging, the app, the tasks, the signal handlers that build each process's
+composition root) is :func:`worker.process.celery_worker.worker_app`.  Other code builds its own app
+with ``worker.queue.app.create_celery`` and never imports this module.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
+from worker.process.celery_worker import worker_app
 
-from worker.core.logs import configure_logging
-from worker.core.settings import Settings
-from worker.queue.app import create_celery
-
-_app: Celery | None = None
-
-
-def __getattr__(name: str) -> Celery:
-    """``celery -A worker.celery_app`` looks up ``app``: build it on first use, not at import."""
-    global _app
-    if name not in ("app", "celery"):
-        raise AttributeError(name)
-    if _app is None:
-        import worker.lifecycle  # noqa: F401 - connects the worker's signal handlers
-        settings = Settings.from_env()
-        # JSON from the start: Celery warns (running as root, ...) before its setup_logging signal fires.
-        configure_logging(level=settings.log_level, json=settings.log_json, process="celery")
-        _app = create_celery(settings)
-    return _app
+app = worker_app()

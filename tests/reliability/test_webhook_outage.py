@@ -13,7 +13,7 @@ from receiver import Answer, Receiver, spec_signature
 from stack import Stack
 
 from worker.core import keys
-from worker.store.webhooks import tenant_secret
+from worker.webhooks.secrets import tenant_secret
 
 #: Short retries (the production schedule is 5 s, 5 min, 30 min, ...).
 WEBHOOK_ENV = {"GEMQ_WEBHOOK_RETRY_SCHEDULE": "0.3,0.3,0.5,0.5,1,1,1,1", "GEMQ_WEBHOOK_TIMEOUT": "2"}

@@ -11,7 +11,7 @@ key                                         type      what / lifetime
 ``gemq:active``                             zset      job id -> last activity ms (creation, each status change,
                                                       a re-queue's due time) of every job not yet finished;
                                                       terminal jobs leave it (``transition.lua``), the reaper
-                                                      drops ids whose record is gone (``worker.reaper``)
+                                                      drops ids whose record is gone (``worker.process.reaper``)
 ``gemq:reaper:lock``                        string    the worker running this reaper pass; PX the interval
 ``gemq:tenant:{t}:jobs``                    zset      job id -> created ms, for listing; entries older than
                                                       the result TTL are trimmed on insert

@@ -79,6 +79,5 @@ def create_celery(settings: Settings) -> Celery:
         worker_consumer="worker.queue.consumer:Consumer",
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        include=["worker.tasks"],
     )
     return celery

@@ -1,8 +1,8 @@
-"""Webhook events: tenant secrets, event bodies, and the Redis state of each event's delivery.
+"""Webhook events: their bodies, and the Redis state of each event's delivery.
 
 An event is created once (idempotent by its id) with the exact body that will be signed and sent
 on every attempt, and its attempt 0 is published at once.  Each attempt is taken
-(``lua/webhook_begin.lua``), made by ``worker.delivery``, and recorded together with the
+(``lua/webhook_begin.lua``), made by ``worker.webhooks.delivery``, and recorded together with the
 scheduling of the next one (``lua/webhook_record.lua``) in the ``webhooks:due`` zset, which a
 mover thread publishes when due (``lua/webhook_claim.lua``).  Whatever is in flight is also parked
 in that zset as a safety net (a first attempt not yet published, an attempt being made, a claimed
@@ -17,7 +17,6 @@ it is given.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,19 +35,12 @@ from worker.store.scripts import load_script
 
 log = structlog.get_logger("gemq.webhooks")
 
-#: Standard Webhooks secrets are ``whsec_`` + base64 of the key bytes.
-SECRET_PREFIX = "whsec_"
 #: Seconds before the mover publishes attempt 0 itself, should the process that created the event
 #: die before publishing it (normally the creator publishes at once and removes this entry).
 FIRST_ATTEMPT_GRACE_S = 30.0
 #: Event type of a job that reached each terminal status.
 JOB_EVENT_TYPES = {JobStatus.succeeded: "job.succeeded", JobStatus.failed: "job.failed",
                    JobStatus.cancelled: "job.cancelled"}
-
-
-def tenant_secret(settings: Settings, tenant: str) -> str:
-    """The tenant's signing secret, ``whsec_<base64>``, derived from ``GEMQ_WEBHOOK_SECRET``."""
-    return SECRET_PREFIX + base64.b64encode(settings.tenant_secret_seed(tenant)).decode("ascii")
 
 
 def job_event_id(job_id: str, status: str) -> str:

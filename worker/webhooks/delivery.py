@@ -1,8 +1,8 @@
-"""Webhook delivery: one signed HTTP attempt at a time, and the mover that publishes due attempts.
+"""Webhook delivery: one signed HTTP attempt at a time (``worker.webhooks.mover`` publishes the due ones).
 
 Runs in the ``webhooks`` worker process only (its own Celery queue), so a slow receiver holds a
 delivery thread, never a generation thread.  Each attempt re-checks the target against the SSRF
-rules (``worker.ssrf``) and connects to the address it checked; redirects are not followed; a 2xx
+rules (``worker.webhooks.ssrf``) and connects to the address it checked; redirects are not followed; a 2xx
 within ``GEMQ_WEBHOOK_TIMEOUT`` seconds (all of connecting, sending and waiting for the status
 line) is success.  Signing uses the ``standardwebhooks`` library with the tenant's secret.
 """
@@ -10,33 +10,25 @@ line) is success.  Signing uses the ``standardwebhooks`` library with the tenant
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import redis
 import standardwebhooks
 import structlog
 
 from worker.core.clock import iso_ms, now_ms
 from worker.core.settings import Settings
-from worker.runtime import get_runtime
-from worker.ssrf import Resolver, Target, UnsafeURL, check_url
 from worker.store.metrics import Accumulator, Metrics
-from worker.store.webhooks import Attempt, WebhookEvents, tenant_secret
+from worker.store.webhooks import Attempt, WebhookEvents
+from worker.webhooks.secrets import tenant_secret
+from worker.webhooks.ssrf import Resolver, Target, UnsafeURL, check_url
 
 log = structlog.get_logger("gemq.webhooks")
 
 USER_AGENT = "gemq-webhooks/0.1"
-#: Seconds between the mover's looks at the due set (one Redis call each).
-MOVER_INTERVAL_S = 0.25
-#: Most due attempts the mover claims per look.
-CLAIM_BATCH = 100
-#: Seconds a claimed due attempt stays hidden from other movers while this one publishes it.
-CLAIM_LEASE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -154,36 +146,6 @@ class Deliverer:
         return AttemptResult(ok=ok, status_code=status, error=error, duration_ms=duration_ms)
 
 
-class DueMover:
-    """Publishes webhook attempts whose time has come; one per webhooks worker, safe to run many."""
-
-    def __init__(self, events: WebhookEvents, *, stop: threading.Event, interval: float = MOVER_INTERVAL_S) -> None:
-        self.events = events
-        self.stop = stop
-        self.interval = interval
-
-    def run_once(self) -> int:
-        """Claim and publish what is due now; returns how many."""
-        members, claimed_until = self.events.claim_due(CLAIM_LEASE_S, CLAIM_BATCH)
-        self.events.publish(members, parked_until=claimed_until)
-        return len(members)
-
-    def run(self) -> None:
-        """Loop until ``stop`` is set."""
-        while not self.stop.wait(self.interval):
-            try:
-                while self.run_once() == CLAIM_BATCH:
-                    pass
-            except redis.RedisError as exc:
-                log.warning("webhook.mover_error", error_type=type(exc).__name__)  # Redis restarting: next look
-
-    def start(self) -> threading.Thread:
-        """Run in a daemon thread."""
-        thread = threading.Thread(target=self.run, name="gemq-webhook-mover", daemon=True)
-        thread.start()
-        return thread
-
-
 def _outcome(state: str, result: AttemptResult) -> str:
     """The ``gemq_webhook_deliveries_total`` outcome of one attempt."""
     if result.ok:
@@ -191,17 +153,3 @@ def _outcome(state: str, result: AttemptResult) -> str:
     if result.refused:
         return "refused"
     return "exhausted" if state == "failed" else "failed"
-
-
-_lock = threading.Lock()
-_deliverer: Deliverer | None = None
-
-
-def get_deliverer() -> Deliverer:
-    """This process's deliverer, built on first use from the worker runtime."""
-    global _deliverer
-    with _lock:
-        if _deliverer is None:
-            runtime = get_runtime()
-            _deliverer = Deliverer(settings=runtime.settings, events=runtime.webhooks, metrics=runtime.metrics)
-        return _deliverer

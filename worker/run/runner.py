@@ -1,7 +1,7 @@
 """One run of a job: admission, the streamed Gemini call, retries and the final state.
 
-Plain code with its collaborators passed in, so it runs and is tested without a broker; the
-Celery task (``worker.tasks``) only turns an :class:`Outcome` into a re-queue or a webhook.
+Plain code with its collaborators passed in, so it runs and is tested without a broker;
+``worker.run.step.JobStep`` turns an :class:`Outcome` into a re-queue, a webhook or a batch's end.
 
 A run never sleeps long: a wait longer than ``admission_sleep_max`` (capacity or a retry's backoff)
 ends the run with ``Outcome.requeue_in`` and the task re-publishes the job with that countdown,
@@ -23,7 +23,7 @@ from worker.core.clock import now_ms
 from worker.core.errors import GemqError, JobCancelled, PermanentError, QuotaExhausted, RateLimited, RetryableError
 from worker.core.job import NON_TERMINAL, JobStatus, Priority
 from worker.core.settings import Settings
-from worker.gemini import GeminiClient, Generation
+from worker.run.gemini import GeminiClient, Generation
 from worker.store.cache import ResponseCache
 from worker.store.cancels import CancelWatch
 from worker.store.conversations import TURN_POLL_S, Conversations
@@ -31,7 +31,7 @@ from worker.store.jobs import JobStore
 from worker.store.limiter import Admission, LeaseKeeper, Limiter, estimate_tokens
 from worker.store.metrics import Accumulator, Metrics
 from worker.store.scripts import OneTrip
-from worker.stream import StreamWriter
+from worker.run.stream import StreamWriter
 
 log = structlog.get_logger("gemq.runner")
 

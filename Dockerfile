@@ -12,7 +12,7 @@ COPY web ./web
 COPY emulator ./emulator
 COPY cli ./cli
 RUN /opt/venv/bin/pip install . \
- && /opt/venv/bin/python -c "import worker.celery_app, web, emulator, cli.main"
+ && /opt/venv/bin/python -c "import worker.celery_app, worker.process.job_worker, worker.process.webhook_worker, web, emulator, cli.main"
 
 # -- runtime: the virtualenv, the Procfile, gunicorn's and Flower's config files; no build tools, no source tree, not root
 FROM python:3.11-slim AS runtime

@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 REDIS_HINT := redis-server is missing: install it with 'sudo apt-get install -y redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS)
 
-.PHONY: run test lint typecheck bench install clean
+.PHONY: run test lint layers typecheck bench install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ test: install
 	@command -v redis-server >/dev/null 2>&1 || { echo "$(REDIS_HINT)"; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: install
@@ -29,5 +30,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The import rules between worker's layers and the web (pyproject.toml, [tool.importlinter]).
+layers: install
+	$(BIN)/lint-imports --no-logo
+
 clean:
-	rm -rf run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf run .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

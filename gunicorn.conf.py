@@ -16,8 +16,8 @@ from typing import Any  # noqa: E402
 
 from gunicorn import glogging  # noqa: E402
 
-from worker.config import Settings  # noqa: E402
-from worker.logs import configure_logging  # noqa: E402
+from worker.core.logs import configure_logging  # noqa: E402
+from worker.core.settings import Settings  # noqa: E402
 
 
 class JsonLogger(glogging.Logger):

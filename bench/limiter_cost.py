@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import machine  # noqa: E402
 from procs import RedisServer  # noqa: E402
 
-from worker.config import ModelLimits, Settings  # noqa: E402
-from worker.jobs import Priority  # noqa: E402
-from worker.limiter import Limiter  # noqa: E402
-from worker.redisconn import connect  # noqa: E402
+from worker.core.job import Priority  # noqa: E402
+from worker.core.settings import ModelLimits, Settings  # noqa: E402
+from worker.store.connect import connect  # noqa: E402
+from worker.store.limiter import Limiter  # noqa: E402
 
 MODEL = "bench-model"
 

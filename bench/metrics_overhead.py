@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from web import create_app  # noqa: E402
-from worker.config import Settings  # noqa: E402
-from worker.metrics import Accumulator, Metrics  # noqa: E402
+from worker.core.settings import Settings  # noqa: E402
+from worker.store.metrics import Accumulator, Metrics  # noqa: E402
 
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash")
 

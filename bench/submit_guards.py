@@ -96,9 +96,9 @@ def pieces(redis_url: str) -> list[str]:
     """The added pieces alone, in this process, against the same Redis."""
     from web.idempotency import Idempotency, fingerprint
     from web.submit_limits import SubmitLimiter
-    from worker.config import Settings
-    from worker.redisconn import connect
-    from worker.ssrf import check_url
+    from worker.core.settings import Settings
+    from worker.store.connect import connect
+    from worker.webhooks.ssrf import check_url
 
     settings = Settings(redis_url=redis_url, submit_limits=LIMITS)
     client = connect(settings)

@@ -4,6 +4,6 @@ Flower executes this file at start-up and reads any option names it defines; it 
 options are on the command line, see the Procfile) and only runs gemq's checks and logging set-up.
 """
 
-from worker.flower import prepare
+from worker.process.flower import prepare
 
 prepare()

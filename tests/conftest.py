@@ -16,7 +16,7 @@ from helpers import TENANTS, Api
 from procs import EmulatorProcess, RedisServer, WebProcess, WorkerProcess
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import redis
 
-from worker import keys
+from worker.core import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

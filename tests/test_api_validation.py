@@ -8,7 +8,7 @@ import pytest
 from helpers import Api
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 
 
 def error_of(response: Any, status: int, error_type: str) -> dict[str, Any]:

@@ -13,14 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from procs import RedisServer
 
-from worker import keys
-from worker.batch_store import WRITE_CHUNK, BatchStore, NewItem
-from worker.celery_app import create_celery
-from worker.config import Settings
-from worker.jobs import JobRequest, JobStatus, now_ms
-from worker.redisconn import connect
-from worker.store import JobStore, Transition, new_id
-from worker.webhooks import WebhookEvents
+from worker.core import keys
+from worker.core.clock import now_ms
+from worker.core.job import JobStatus
+from worker.core.request import JobRequest
+from worker.core.settings import Settings
+from worker.queue.app import create_celery
+from worker.queue.publisher import CeleryPublisher
+from worker.store.batches import WRITE_CHUNK, BatchStore, NewItem
+from worker.store.connect import connect
+from worker.store.jobs import JobStore, Transition, new_id
+from worker.store.webhooks import WebhookEvents
 
 
 @pytest.fixture
@@ -28,7 +31,8 @@ def stores(settings: Settings) -> tuple[JobStore, BatchStore]:
     """A job store and a batch store on the session's Redis."""
     client = connect(settings, max_connections=32)
     store = JobStore(client, settings)
-    return store, BatchStore(client, settings, store, WebhookEvents(client, settings))
+    publisher = CeleryPublisher(create_celery(settings))
+    return store, BatchStore(client, settings, store, WebhookEvents(client, settings, publisher), publisher)
 
 
 def make_batch(stores: tuple[JobStore, BatchStore], size: int) -> tuple[str, list[dict[str, str]]]:
@@ -150,7 +154,7 @@ def test_a_creation_that_fails_half_way_leaves_nothing_behind(
 
     # When the creation fails, then the error reaches the caller
     with pytest.raises(OSError):
-        batches.create(create_celery(settings), batch, items())
+        batches.create(batch, items())
 
     # And nothing of the batch is left, though the session worker took some of its messages meanwhile
     client = redis_server.client()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from web.batch_lines import Defaults, LineInvalid, parse_line, snake
-from worker.jobs import Priority
+from worker.core.job import Priority
 
 LOW = Defaults(model=None, priority=Priority.low)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -14,8 +15,9 @@ from procs import EmulatorProcess, RedisServer, WebProcess, free_port, wait_unti
 from test_metrics import scrape, value
 
 from web import create_app
-from worker.celery_app import create_celery
-from worker.config import Settings
+from worker.core.settings import Settings
+from worker.queue.app import create_celery
+from worker.queue.publisher import CeleryPublisher
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -245,8 +247,11 @@ def test_items_are_counted_in_the_metrics_as_submitted_and_cancelled(api: Api, e
 
 def test_an_unreachable_broker_is_503_and_leaves_nothing(settings: Settings, redis_server: RedisServer) -> None:
     app = create_app(settings)
-    unreachable = create_celery(settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
-    app.extensions["gemq"] = dataclasses.replace(app.extensions["gemq"], celery=unreachable)
+    unreachable = CeleryPublisher(create_celery(settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")))
+    context = app.extensions["gemq"]
+    batches = copy.copy(context.batches)
+    batches.publisher = unreachable
+    app.extensions["gemq"] = dataclasses.replace(context, publisher=unreachable, batches=batches)
     batches_before = sum(1 for _ in redis_server.client().scan_iter("gemq:batch:*", count=1000))
 
     response = submit_jsonl(Api(app.test_client()), [{"prompt": f"lost {n}"} for n in range(5)])

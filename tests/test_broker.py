@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from procs import RedisServer
+import redis
+from kombu.exceptions import KombuError
+from procs import RedisServer, free_port
 
-from worker import keys
-from worker.celery_app import create_celery, publish_job
-from worker.config import Settings
+from worker.core import keys
+from worker.core.errors import PublishFailed
+from worker.core.settings import Settings
+from worker.queue.app import create_celery
+from worker.queue.publisher import CeleryPublisher
 
 
 @pytest.mark.parametrize("priority", ["high", "normal", "low"])
@@ -24,7 +28,7 @@ def test_a_job_message_lands_only_in_its_priority_queue(
         for queue in celery.amqp.queues.values():
             queue.bind(conn.default_channel).declare()
     # When one job is published
-    publish_job(celery, "job-1", priority)
+    CeleryPublisher(celery).publish_job("job-1", priority)
     # Then exactly one list holds it: its priority's queue
     lengths = {name: client.llen(keys.BROKER_PREFIX + name) for name in (*keys.JOB_QUEUES.values(), keys.WEBHOOK_QUEUE)}
     assert lengths == {name: int(name == keys.JOB_QUEUES[priority]) for name in lengths}
@@ -42,5 +46,14 @@ def test_the_broker_channel_reuses_one_client_and_keeps_the_redis_uri(
             pass
         # Then one client serves them all, and the URI still names the redis scheme (Flower picks its page by it)
         assert first is second
-        assert type(channel).__module__ == "worker.transport"
+        assert type(channel).__module__ == "worker.queue.transport"
         assert conn.as_uri().startswith("redis://")
+
+
+def test_a_webhook_attempt_the_broker_does_not_take_is_publish_failed(settings: Settings) -> None:
+    # Given a publisher whose broker is not there
+    publisher = CeleryPublisher(create_celery(settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")))
+    # When it publishes a webhook attempt, then the broker's error arrives as gemq's, with the cause kept
+    with pytest.raises(PublishFailed) as raised:
+        publisher.publish_webhook_attempt("evt_x", 0)
+    assert isinstance(raised.value.__cause__, (KombuError, redis.RedisError, OSError))

@@ -6,8 +6,8 @@ import pytest
 from helpers import Api, tag, tag_of
 from procs import EmulatorProcess, RedisServer
 
-from worker.cache import request_hash
-from worker.config import Settings
+from worker.core.settings import Settings
+from worker.store.cache import request_hash
 
 pytestmark = pytest.mark.usefixtures("worker")
 

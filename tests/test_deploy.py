@@ -15,8 +15,8 @@ import yaml
 from procfile import procfile_commands
 from procs import ROOT, EmulatorProcess, WorkerProcess, free_port
 
-from worker import healthcheck
-from worker.config import Settings
+from worker.core.settings import Settings
+from worker.process import healthcheck
 
 COMPOSE_ENV = {"GEMQ_API_KEYS": "team:key", "GEMQ_WEBHOOK_SECRET": "secret", "FLOWER_BASIC_AUTH": "admin:pw"}
 

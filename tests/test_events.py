@@ -12,7 +12,7 @@ from procs import EmulatorProcess, RedisServer, WebProcess
 from sse import Event, deltas_text, events
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 

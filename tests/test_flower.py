@@ -14,7 +14,7 @@ from procfile import ProcfileProcess, json_lines
 from procs import EmulatorProcess, RedisServer, WorkerProcess, free_port, wait_until
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 
 AUTH = ("ops", "flower-test-password")
 

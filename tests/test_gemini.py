@@ -1,4 +1,4 @@
-"""worker.gemini through the real google-genai SDK against the emulator: results and error translation."""
+"""worker.run.gemini through the real google-genai SDK against the emulator: results and error translation."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 from helpers import tag
 from procs import EmulatorProcess
 
-from worker.config import Settings
-from worker.errors import (
+from worker.core.errors import (
     InvalidRequest,
     QuotaExhausted,
     RateLimited,
@@ -17,8 +16,9 @@ from worker.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from worker.gemini import GeminiClient, PerThreadTransport, quota_details
-from worker.jobs import JobRequest
+from worker.core.request import JobRequest
+from worker.core.settings import Settings
+from worker.run.gemini import GeminiClient, PerThreadTransport, quota_details
 
 MODEL = "gemini-2.5-flash"
 

@@ -11,12 +11,13 @@ import redis
 from helpers import CountingConnection, counting_client
 from procs import RedisServer
 
-from worker import keys
-from worker.config import ModelLimits, Settings
-from worker.jobs import JobRequest, JobStatus, Priority
-from worker.limiter import PACIFIC, Limiter, estimate_tokens, pacific_day
-from worker.redisconn import connect
-from worker.store import JobStore
+from worker.core import keys
+from worker.core.job import JobStatus, Priority
+from worker.core.request import JobRequest
+from worker.core.settings import ModelLimits, Settings
+from worker.store.connect import connect
+from worker.store.jobs import JobStore
+from worker.store.limiter import PACIFIC, Limiter, estimate_tokens, pacific_day
 
 NORMAL, LOW, HIGH = Priority.normal, Priority.low, Priority.high
 

@@ -19,8 +19,8 @@ from helpers import Api, tag, tag_of
 from procs import EmulatorProcess, RedisServer, WorkerProcess, wait_until
 
 from web import create_app
-from worker import keys
-from worker.config import Settings
+from worker.core import keys
+from worker.core.settings import Settings
 
 MODEL = "gemini-2.5-flash"
 RPM = 10

@@ -129,7 +129,7 @@ def test_a_full_run_logs_json_lines_without_prompts_outputs_or_secrets(
 def test_events_below_the_level_are_dropped_and_the_rest_are_json() -> None:
     script = (
         "import structlog\n"
-        "from worker.logs import configure_logging\n"
+        "from worker.core.logs import configure_logging\n"
         "configure_logging(level='WARNING', process='t')\n"
         "log = structlog.get_logger('gemq.t')\n"
         "log.info('t.quiet', job_id='a')\n"

@@ -17,11 +17,11 @@ from procs import ROOT, EmulatorProcess, RedisServer, WorkerProcess, free_port, 
 from prometheus_client.parser import text_string_to_metric_families
 
 from web import create_app
-from worker.config import Settings
-from worker.errors import UpstreamUnavailable
-from worker.jobs import Priority
-from worker.limiter import Limiter
-from worker.metrics import MAX_MODEL_LABELS, Accumulator, Metrics, bucket_of, counter_field
+from worker.core.errors import UpstreamUnavailable
+from worker.core.job import Priority
+from worker.core.settings import Settings
+from worker.store.limiter import Limiter
+from worker.store.metrics import MAX_MODEL_LABELS, Accumulator, Metrics, bucket_of, counter_field
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 FLASH = "gemini-2.5-flash"

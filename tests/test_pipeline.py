@@ -10,7 +10,7 @@ from helpers import Api, job_events, tag, tag_of
 from procs import EmulatorProcess, RedisServer, wait_until
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("worker")
 

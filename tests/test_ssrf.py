@@ -13,10 +13,12 @@ from procs import RedisServer, WorkerProcess, wait_until
 from receiver import Receiver
 
 from web import create_app
-from worker.config import Settings
-from worker.delivery import Deliverer
-from worker.ssrf import UnsafeURL, check_url
-from worker.webhooks import Attempt, WebhookEvents
+from worker.core.settings import Settings
+from worker.queue.app import create_celery
+from worker.queue.publisher import CeleryPublisher
+from worker.store.webhooks import Attempt, WebhookEvents
+from worker.webhooks.delivery import Deliverer
+from worker.webhooks.ssrf import UnsafeURL, check_url
 
 #: (form, URL): every way of spelling an address gemq must not call.
 UNSAFE = [
@@ -86,7 +88,8 @@ def test_refused_at_submit(strict_app: Flask, form: str, url: str) -> None:
 @pytest.mark.parametrize(("form", "url"), UNSAFE, ids=[f for f, _ in UNSAFE])
 def test_refused_at_delivery(settings: Settings, redis_server: RedisServer, form: str, url: str) -> None:
     strict = settings.replace(webhook_allow_private=False)
-    deliverer = Deliverer(settings=strict, events=WebhookEvents(redis_server.client(), strict))
+    events = WebhookEvents(redis_server.client(), strict, CeleryPublisher(create_celery(strict)))
+    deliverer = Deliverer(settings=strict, events=events)
     result = deliverer.attempt(Attempt(event_id="evt_ssrf", index=0, tenant="acme", url=url, body="{}", owner=""))
     assert result.refused and not result.ok and result.status_code is None
     assert result.error is not None and result.error.startswith("refused: ")

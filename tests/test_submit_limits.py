@@ -10,7 +10,7 @@ from flask import Flask
 from helpers import tag
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 
 
 def limited_app(settings: Settings, limits: str, tenants: list[str]) -> tuple[Flask, dict[str, str]]:

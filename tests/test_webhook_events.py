@@ -1,6 +1,6 @@
 """The delivery state of webhook events in Redis: created once, each attempt taken once, nothing lost.
 
-Real Redis; the Celery publisher is a fake passed in (these are unit tests of the state machine;
+Real Redis; the publisher is a fake passed in (these are unit tests of the state machine;
 tests/test_webhooks.py runs the real workers).
 """
 
@@ -9,42 +9,57 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Iterable
 
 import pytest
 from procs import RedisServer
 
-from worker import keys
-from worker.config import Settings
-from worker.delivery import AttemptResult, Deliverer
-from worker.jobs import Job, JobRequest, JobStatus, now_ms
-from worker.store import JobStore
-from worker.webhooks import FIRST_ATTEMPT_GRACE_S, Attempt, WebhookEvents, due_member
+from worker.core import keys
+from worker.core.clock import now_ms
+from worker.core.errors import PublishFailed
+from worker.core.job import Job, JobStatus
+from worker.core.request import JobRequest
+from worker.core.settings import Settings
+from worker.store.jobs import JobStore
+from worker.store.webhooks import FIRST_ATTEMPT_GRACE_S, Attempt, WebhookEvents, due_member
+from worker.webhooks.delivery import AttemptResult, Deliverer
 
 
 class FakePublisher:
-    """Records ``send_task`` calls, or fails them like a broker that is down."""
+    """Records the webhook attempts published, or fails them like a broker that is down."""
 
     def __init__(self, *, fail: bool = False) -> None:
-        self.sent: list[tuple[str, list[Any]]] = []
+        self.sent: list[tuple[str, int]] = []
         self.fail = fail
 
-    def send_task(self, name: str, args: list[Any]) -> None:
+    def publish_job(self, job_id: str, priority: str, *, countdown: float | None = None) -> None:
+        raise AssertionError("webhook events publish no jobs")
+
+    def publish_jobs(self, jobs: Iterable[tuple[str, str]]) -> int:
+        raise AssertionError("webhook events publish no jobs")
+
+    def publish_webhook_attempt(self, event_id: str, attempt: int) -> None:
         if self.fail:
-            raise OSError("broker unreachable")
-        self.sent.append((name, args))
+            raise PublishFailed("OSError: broker unreachable")
+        self.sent.append((event_id, attempt))
 
 
 @pytest.fixture
-def events(redis_server: RedisServer, settings: Settings) -> WebhookEvents:
+def publisher() -> FakePublisher:
+    """The fake broker the events publish to."""
+    return FakePublisher()
+
+
+@pytest.fixture
+def events(redis_server: RedisServer, settings: Settings, publisher: FakePublisher) -> WebhookEvents:
     """Webhook events on the session's Redis."""
-    return WebhookEvents(redis_server.client(), settings)
+    return WebhookEvents(redis_server.client(), settings, publisher)
 
 
-def new_event(events: WebhookEvents, publisher: FakePublisher, owner: str | None = None) -> str:
-    """A fresh event with its first attempt published through ``publisher``."""
+def new_event(events: WebhookEvents, owner: str | None = None) -> str:
+    """A fresh event with its first attempt published."""
     event_id = f"evt_test_{uuid.uuid4().hex}"
-    assert events.enqueue_event(publisher, tenant="acme", url="http://127.0.0.1:9/", event_type="test.event",
+    assert events.enqueue_event(tenant="acme", url="http://127.0.0.1:9/", event_type="test.event",
                                 data={"n": 1}, event_id=event_id, owner=owner)
     return event_id
 
@@ -54,27 +69,31 @@ def due_score(events: WebhookEvents, event_id: str, attempt: int) -> float | Non
     return events.redis.zscore(keys.webhooks_due(), due_member(event_id, attempt))
 
 
-def test_an_event_is_created_once_and_its_first_attempt_published(events: WebhookEvents) -> None:
-    publisher = FakePublisher()
-    event_id = new_event(events, publisher)
-    again = events.enqueue_event(publisher, tenant="acme", url="http://127.0.0.1:9/",
-                                 event_type="test.event", data={"n": 2}, event_id=event_id)
+def test_an_event_is_created_once_and_its_first_attempt_published(
+    events: WebhookEvents, publisher: FakePublisher
+) -> None:
+    event_id = new_event(events)
+    again = events.enqueue_event(tenant="acme", url="http://127.0.0.1:9/", event_type="test.event", data={"n": 2},
+                                 event_id=event_id)
     assert again is False
-    assert publisher.sent == [("gemq.deliver_webhook", [event_id, 0])]
+    assert publisher.sent == [(event_id, 0)]
     stored = events.get(event_id)
     assert json.loads(stored["body"])["data"] == {"n": 1} and stored["state"] == "pending"
     assert due_score(events, event_id, 0) is None  # published: no longer waiting in the due set
 
 
-def test_a_failed_publish_leaves_the_first_attempt_for_the_mover(events: WebhookEvents) -> None:
-    event_id = new_event(events, FakePublisher(fail=True))
+def test_a_failed_publish_leaves_the_first_attempt_for_the_mover(
+    events: WebhookEvents, publisher: FakePublisher
+) -> None:
+    publisher.fail = True
+    event_id = new_event(events)
     score = due_score(events, event_id, 0)
     assert score is not None
     assert abs(score - (now_ms() + FIRST_ATTEMPT_GRACE_S * 1000)) < 5000
 
 
 def test_an_attempt_is_taken_once_even_with_duplicate_messages(events: WebhookEvents) -> None:
-    event_id = new_event(events, FakePublisher())
+    event_id = new_event(events)
     taken = events.begin(event_id, 0, lease_s=30)
     assert isinstance(taken, Attempt) and taken.url == "http://127.0.0.1:9/"
     assert events.begin(event_id, 0, lease_s=30) == "in flight"  # a duplicate while it runs
@@ -85,7 +104,7 @@ def test_an_attempt_is_taken_once_even_with_duplicate_messages(events: WebhookEv
 
 
 def test_an_attempt_whose_worker_died_is_due_again_when_its_lease_ends(events: WebhookEvents) -> None:
-    event_id = new_event(events, FakePublisher())
+    event_id = new_event(events)
     assert isinstance(events.begin(event_id, 0, lease_s=0.1), Attempt)
     assert due_score(events, event_id, 0) is not None  # parked while it runs
     time.sleep(0.15)
@@ -95,7 +114,7 @@ def test_an_attempt_whose_worker_died_is_due_again_when_its_lease_ends(events: W
 
 
 def test_recording_an_attempt_unparks_it(events: WebhookEvents) -> None:
-    event_id = new_event(events, FakePublisher())
+    event_id = new_event(events)
     taken = events.begin(event_id, 0, lease_s=30)
     assert isinstance(taken, Attempt)
     events.record(taken, {"at": "t", "status_code": 200, "error": None, "duration_ms": 1}, "delivered")
@@ -103,7 +122,7 @@ def test_recording_an_attempt_unparks_it(events: WebhookEvents) -> None:
 
 
 def test_recording_an_attempt_schedules_the_next_in_the_same_step(events: WebhookEvents) -> None:
-    event_id = new_event(events, FakePublisher())
+    event_id = new_event(events)
     taken = events.begin(event_id, 0, lease_s=30)
     assert isinstance(taken, Attempt)
     events.record(taken, {"at": "t", "status_code": 503, "error": None, "duration_ms": 1}, "pending", 300)
@@ -112,7 +131,7 @@ def test_recording_an_attempt_schedules_the_next_in_the_same_step(events: Webhoo
 
 
 def test_a_finished_event_takes_no_more_attempts(events: WebhookEvents) -> None:
-    event_id = new_event(events, FakePublisher())
+    event_id = new_event(events)
     taken = events.begin(event_id, 0, lease_s=30)
     assert isinstance(taken, Attempt)
     events.record(taken, {"at": "t", "status_code": 204, "error": None, "duration_ms": 1}, "delivered")
@@ -125,8 +144,8 @@ def test_the_job_shows_its_event_attempts_and_next_time(events: WebhookEvents, s
     record = store.new_record("acme", JobRequest(prompt="p", webhook_url="http://127.0.0.1:9/"))
     store.save_new([record])
     store.transition(record, JobStatus.failed, allowed=("queued",), fields={"finished_ms": str(now_ms())})
-    assert events.enqueue_job_event(FakePublisher(), record["id"])
-    assert not events.enqueue_job_event(FakePublisher(), record["id"])
+    assert events.enqueue_job_event(record["id"])
+    assert not events.enqueue_job_event(record["id"])
     taken = events.begin(f"evt_{record['id']}_failed", 0, lease_s=30)
     assert isinstance(taken, Attempt) and taken.owner == keys.job(record["id"])
     events.record(taken, {"at": "2026-01-01T00:00:00.000Z", "status_code": None, "error": "timeout",
@@ -147,7 +166,7 @@ def test_the_mover_claims_only_due_attempts_and_hides_them_while_it_publishes(ev
     time.sleep(0.25)
     members, until = events.claim_due(lease_s=0.2, limit=10)
     assert members == ["evt_a:1"]  # its mover died: due again
-    events.publish(FakePublisher(), members, parked_until=until)
+    events.publish(members, parked_until=until)
     assert events.redis.zrange(keys.webhooks_due(), 0, -1) == ["evt_b:2"]
     events.redis.delete(keys.webhooks_due())
 
@@ -157,7 +176,7 @@ def test_publishing_keeps_an_entry_a_worker_re_parked_meanwhile(events: WebhookE
     events.redis.zadd(keys.webhooks_due(), {"evt_c:0": now_ms() - 10})
     members, until = events.claim_due(lease_s=60, limit=10)
     events.redis.zadd(keys.webhooks_due(), {"evt_c:0": until + 5})  # a worker took it before we unparked it
-    events.publish(FakePublisher(), members, parked_until=until)
+    events.publish(members, parked_until=until)
     assert events.redis.zscore(keys.webhooks_due(), "evt_c:0") == until + 5
     events.redis.delete(keys.webhooks_due())
 

@@ -17,12 +17,15 @@ from receiver import Answer, Receiver, spec_signature
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from web import create_app
-from worker.celery_app import create_celery, publish_job
-from worker.config import Settings
-from worker.delivery import Deliverer
-from worker.jobs import JobRequest, JobStatus, now_ms
-from worker.store import JobStore
-from worker.webhooks import Attempt, WebhookEvents
+from worker.core.clock import now_ms
+from worker.core.job import JobStatus
+from worker.core.request import JobRequest
+from worker.core.settings import Settings
+from worker.queue.app import create_celery
+from worker.queue.publisher import CeleryPublisher
+from worker.store.jobs import JobStore
+from worker.store.webhooks import Attempt, WebhookEvents
+from worker.webhooks.delivery import Deliverer
 
 #: Short retries and a short timeout, so a whole schedule runs in seconds.
 WEBHOOK_ENV = {"GEMQ_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2", "GEMQ_WEBHOOK_TIMEOUT": "1"}
@@ -147,14 +150,19 @@ def test_a_redelivered_message_of_a_finished_job_queues_its_webhook_exactly_once
         store.transition(record, JobStatus.succeeded, allowed=("queued",),
                          fields={"finished_ms": str(now_ms()), "result": json.dumps(result)})
         # When its message is redelivered, then the event goes out
-        celery = create_celery(settings)
-        publish_job(celery, record["id"], "normal")
+        publisher = CeleryPublisher(create_celery(settings))
+        publisher.publish_job(record["id"], "normal")
         [got] = receiver.wait_for(1)
         # And when the message comes once more (at least once), it does not go out again
-        publish_job(celery, record["id"], "normal")
+        publisher.publish_job(record["id"], "normal")
         time.sleep(1.5)
         assert len(receiver.received) == 1
     assert json.loads(got.body)["data"]["result"]["text"] == "done"
+
+
+def webhook_events(settings: Settings, redis_server: RedisServer) -> WebhookEvents:
+    """Webhook events on the session's Redis, publishing through gemq's Celery app."""
+    return WebhookEvents(redis_server.client(), settings, CeleryPublisher(create_celery(settings)))
 
 
 def test_delivery_connects_to_the_checked_address_and_keeps_the_host_name(
@@ -166,7 +174,7 @@ def test_delivery_connects_to_the_checked_address_and_keeps_the_host_name(
         looked_up.append(host)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
-    deliverer = Deliverer(settings=settings, events=WebhookEvents(redis_server.client(), settings), resolve=resolve)
+    deliverer = Deliverer(settings=settings, events=webhook_events(settings, redis_server), resolve=resolve)
     with Receiver() as receiver:
         port = receiver.server.server_address[1]
         result = deliverer.attempt(attempt_to(f"http://hooks.example:{port}/in"))
@@ -177,7 +185,7 @@ def test_delivery_connects_to_the_checked_address_and_keeps_the_host_name(
 
 
 def test_redirects_are_not_followed(settings: Settings, redis_server: RedisServer) -> None:
-    deliverer = Deliverer(settings=settings, events=WebhookEvents(redis_server.client(), settings))
+    deliverer = Deliverer(settings=settings, events=webhook_events(settings, redis_server))
     with Receiver() as target, Receiver(default=Answer(302, headers={"Location": target.url})) as redirector:
         result = deliverer.attempt(attempt_to(redirector.url))
     assert not result.ok and result.status_code == 302

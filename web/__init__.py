@@ -13,16 +13,17 @@ from web.context import WebContext
 from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
-from worker.batch_store import BatchStore
-from worker.celery_app import create_celery
-from worker.config import Settings
-from worker.conversations import Conversations
-from worker.limiter import Limiter
-from worker.logs import configure_logging
-from worker.metrics import Accumulator, Metrics
-from worker.redisconn import connect
-from worker.store import JobStore
-from worker.webhooks import WebhookEvents
+from worker.core.logs import configure_logging
+from worker.core.settings import Settings
+from worker.queue.app import create_celery
+from worker.queue.publisher import CeleryPublisher
+from worker.store.batches import BatchStore
+from worker.store.connect import connect
+from worker.store.conversations import Conversations
+from worker.store.jobs import JobStore
+from worker.store.limiter import Limiter
+from worker.store.metrics import Accumulator, Metrics
+from worker.store.webhooks import WebhookEvents
 
 log = structlog.get_logger("gemq.web")
 
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     client = connect(settings, max_connections=WEB_REDIS_CONNECTIONS, pool_wait=POOL_WAIT_S)
     store = JobStore(client, settings)
-    webhook_events = WebhookEvents(client, settings)
+    publisher = CeleryPublisher(create_celery(settings))
+    webhook_events = WebhookEvents(client, settings, publisher)
     recorder = Metrics(Accumulator(client, interval=settings.metrics_flush_interval))
     conversation_lines = Conversations(client, store, settings)
     app.extensions["gemq"] = WebContext(
@@ -48,11 +50,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         redis=client,
         store=store,
         limiter=Limiter(client, settings),
-        celery=create_celery(settings),
+        publisher=publisher,
         webhooks=webhook_events,
         submit_limits=SubmitLimiter(client, settings),
         idempotency=Idempotency(client),
-        batches=BatchStore(client, settings, store, webhook_events, recorder, conversation_lines),
+        batches=BatchStore(client, settings, store, webhook_events, publisher, recorder, conversation_lines),
         metrics=recorder,
         metrics_registry=metrics.registry_for(client),
         conversations=conversation_lines,

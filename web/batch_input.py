@@ -26,10 +26,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from web.batch_lines import Defaults, LineInvalid, parse_line
 from web.body import InvalidJson, json_object, parse_json, single_values
 from web.errors import ApiError, invalid
-from worker.batch_store import NewItem
-from worker.config import Settings
-from worker.jobs import MODEL_PATTERN, JobRequest, Priority, StrictModel
-from worker.store import JobStore
+from worker.core.job import Priority
+from worker.core.request import MODEL_PATTERN, JobRequest, StrictModel
+from worker.core.settings import Settings
+from worker.store.batches import NewItem
+from worker.store.jobs import JobStore
 
 #: Bytes of validated records kept in memory before the spool moves to a temporary file.
 SPOOL_MEMORY = 8 * 1024 * 1024

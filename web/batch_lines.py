@@ -3,7 +3,7 @@
 Gemini's batch files hold one ``GenerateContentRequest`` per line, in the protobuf JSON mapping:
 field names in lowerCamelCase (``systemInstruction``, ``generationConfig.maxOutputTokens``), and
 the original snake_case accepted as well, as Google's parser does.  :func:`parse_line` maps such a
-request onto :class:`~worker.jobs.JobRequest` and refuses, with the field's name, whatever gemq
+request onto :class:`~worker.core.request.JobRequest` and refuses, with the field's name, whatever gemq
 cannot honour (non-text parts, tools, more than one candidate, ...): a line is run as written or
 not at all.  Hand-written rather than a pydantic model with aliases because the point is the
 refusal messages, which name Gemini's own fields.
@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from web.errors import validation_details
-from worker.jobs import JobRequest, Priority
+from worker.core.job import Priority
+from worker.core.request import JobRequest
 
 #: Longest ``key`` of a line.
 MAX_KEY_CHARS = 512

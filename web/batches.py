@@ -23,8 +23,8 @@ from web.errors import ApiError, ErrorBody
 from web.guards import check_webhook_url, create_once, enforce_submit_limit, idempotency_key, mark_replay
 from web.jobs import SubmitHeaders, decode_cursor, encode_cursor
 from web.openapi import spec
-from worker.batches import Batch, BatchResultLine, BatchStatus
-from worker.store import new_id
+from worker.core.batch import Batch, BatchResultLine, BatchStatus
+from worker.store.jobs import new_id
 
 bp = Blueprint("batches", __name__)
 
@@ -90,7 +90,7 @@ def created(batch_id: str, options: BatchOptions, lines: Lines, key: str | None,
                                        model=options.model, metadata=options.metadata, webhook_url=options.webhook_url)
 
     def create() -> dict[str, str]:
-        context.batches.create(context.celery, batch, lines.items())
+        context.batches.create(batch, lines.items())
         return batch
 
     record, replayed = create_once(key, body, create, lambda made: context.batches.get_for_tenant(made, g.tenant),
@@ -167,7 +167,7 @@ def cancel(batch_id: str) -> Response:
     if status.finished:
         raise ApiError(409, f"the batch is already {status.value}")
     context = ctx()
-    context.batches.cancel(context.celery, record)
+    context.batches.cancel(record)
     return batch_response(own_batch(batch_id))
 
 

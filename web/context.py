@@ -1,4 +1,4 @@
-"""What a web process shares between requests: settings, Redis, the job store, the Celery publisher,
+"""What a web process shares between requests: settings, Redis, the job store, the publisher,
 webhook events, submission limits, idempotency keys and batches."""
 
 from __future__ import annotations
@@ -6,20 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from celery import Celery
 from flask import current_app
 from prometheus_client import CollectorRegistry
 
 from web.feed import EventFeed
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
-from worker.batch_store import BatchStore
-from worker.config import Settings
-from worker.conversations import Conversations
-from worker.limiter import Limiter
-from worker.metrics import Metrics
-from worker.store import JobStore
-from worker.webhooks import WebhookEvents
+from worker.core.publisher import Publisher
+from worker.core.settings import Settings
+from worker.store.batches import BatchStore
+from worker.store.conversations import Conversations
+from worker.store.jobs import JobStore
+from worker.store.limiter import Limiter
+from worker.store.metrics import Metrics
+from worker.store.webhooks import WebhookEvents
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class WebContext:
     redis: redis.Redis
     store: JobStore
     limiter: Limiter
-    celery: Celery
+    publisher: Publisher
     conversations: Conversations
     events: EventFeed
     webhooks: WebhookEvents

@@ -11,7 +11,7 @@ from spectree import Response as Doc
 from web.context import ctx
 from web.errors import ApiError, ErrorBody
 from web.openapi import spec
-from worker.jobs import CONVERSATION_PATTERN, Content
+from worker.core.request import CONVERSATION_PATTERN, Content
 
 bp = Blueprint("conversations", __name__)
 

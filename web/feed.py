@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import redis
 
-from worker import keys
-from worker.config import Settings
-from worker.jobs import TERMINAL, Job
-from worker.store import JobStore
+from worker.core import keys
+from worker.core.job import TERMINAL, Job
+from worker.core.settings import Settings
+from worker.store.jobs import JobStore
 
 #: Entries read per round trip.
 READ_COUNT = 200

@@ -15,7 +15,7 @@ from web.context import ctx
 from web.errors import ApiError
 from web.idempotency import HEADER, REPLAYED_HEADER, IdempotencyError, KeyBusy, fingerprint, valid_key
 from web.submit_limits import SubmitLimitExceeded
-from worker.ssrf import UnsafeURL, check_url
+from worker.webhooks.ssrf import UnsafeURL, check_url
 
 
 def enforce_submit_limit(cost: int = 1) -> None:
@@ -31,7 +31,7 @@ def enforce_submit_limit(cost: int = 1) -> None:
 
 
 def check_webhook_url(url: str | None, loc: str = "webhook_url") -> None:
-    """422 naming ``loc`` when the webhook target may not be called (see ``worker.ssrf``)."""
+    """422 naming ``loc`` when the webhook target may not be called (see ``worker.webhooks.ssrf``)."""
     if url is None:
         return
     try:

@@ -11,7 +11,7 @@ from spectree import Response as Doc
 
 from web.context import ctx
 from web.openapi import spec
-from worker import keys
+from worker.core import keys
 
 bp = Blueprint("health", __name__)
 

@@ -6,7 +6,7 @@ the resource.  The key is claimed atomically (``SET NX``) *before* the resource 
 simultaneous identical requests exactly one makes it; the other waits briefly for the winner and
 replays its answer.  A claim left by a request that died is only held for ``PENDING_TTL`` seconds.
 
-Routes use :meth:`Idempotency.run` (``POST /v1/jobs`` now, ``POST /v1/batches`` later).
+Routes use :meth:`Idempotency.run` through ``web.guards.create_once`` (``POST /v1/jobs``, ``POST /v1/batches``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from worker import keys
+from worker.core import keys
 
 #: The request header.
 HEADER = "Idempotency-Key"

@@ -16,9 +16,9 @@ from web.context import ctx
 from web.errors import ApiError, ErrorBody, invalid
 from web.guards import check_webhook_url, create_once, enforce_submit_limit, idempotency_key, mark_replay
 from web.openapi import spec
-from worker.cancels import announce_cancel
-from worker.celery_app import publish_job
-from worker.jobs import Job, JobRequest, JobStatus
+from worker.core.job import Job, JobStatus
+from worker.core.request import JobRequest
+from worker.store.cancels import announce_cancel
 
 log = structlog.get_logger("gemq.web")
 bp = Blueprint("jobs", __name__)
@@ -78,7 +78,7 @@ def submit_job(tenant: str, job_request: JobRequest) -> dict[str, str]:
     record = context.store.new_record(tenant, job_request)
     context.store.save_new([record])
     try:
-        publish_job(context.celery, record["id"], record["priority"])
+        context.publisher.publish_job(record["id"], record["priority"])
     except Exception:
         context.store.delete(record["id"], tenant)
         raise
@@ -137,7 +137,7 @@ def cancel_job(job_id: str) -> Response:
 def queue_cancel_webhook(job_id: str) -> None:
     """Queue the ``job.cancelled`` event; a failure here is not the client's (the worker queues it too)."""
     try:
-        ctx().webhooks.enqueue_job_event(ctx().celery, job_id)
+        ctx().webhooks.enqueue_job_event(job_id)
     except redis.RedisError as exc:
         # The job's own message still reaches a worker, which finds it cancelled and queues the event.
         log.warning("webhook.enqueue_failed", job_id=job_id, error_type=type(exc).__name__)

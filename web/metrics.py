@@ -1,7 +1,7 @@
 """``GET /metrics``: gemq's Prometheus metrics, summed over every process, rendered at scrape.
 
 Counters and histograms are read from the Redis hashes every process flushes into
-(``worker.metrics``); gauges are read live: queue depths from kombu's lists, calls in flight from
+(``worker.store.metrics``); gauges are read live: queue depths from kombu's lists, calls in flight from
 the limiter's concurrency leases, live workers from their heartbeats.  prometheus-client renders
 the text format from a custom collector, so the format is the library's, not ours.
 """
@@ -24,8 +24,8 @@ from spectree import Response as Doc
 from web.context import ctx
 from web.health import WORKER_FRESH_S
 from web.openapi import spec as api_spec
-from worker import keys
-from worker.metrics import STORED, MetricSpec
+from worker.core import keys
+from worker.store.metrics import STORED, MetricSpec
 
 bp = Blueprint("metrics", __name__)
 
@@ -39,7 +39,7 @@ class GemqCollector(Collector):
         self.redis = client
 
     def collect(self) -> Iterator[Metric]:
-        """The families, in the order of ``worker.metrics.STORED``, then the gauges."""
+        """The families, in the order of ``worker.store.metrics.STORED``, then the gauges."""
         now = int(time.time() * 1000)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.metrics("counters"))

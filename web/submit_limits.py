@@ -21,8 +21,8 @@ from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from worker import keys
-from worker.config import Settings
+from worker.core import keys
+from worker.core.settings import Settings
 
 
 class SubmitLimitExceeded(Exception):

@@ -9,7 +9,7 @@ from spectree import Response as Doc
 from web.context import ctx
 from web.errors import ErrorBody
 from web.openapi import spec
-from worker.webhooks import tenant_secret
+from worker.webhooks.secrets import tenant_secret
 
 bp = Blueprint("webhooks", __name__)
 

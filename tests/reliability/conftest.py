@@ -11,7 +11,7 @@ from procs import RedisServer
 from stack import VISIBILITY_TIMEOUT, Stack
 
 from web import create_app
-from worker.config import Settings
+from worker.core.settings import Settings
 
 
 @pytest.fixture

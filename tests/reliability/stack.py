@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from helpers import Api
 from procs import RedisServer
 
-from worker.config import Settings
+from worker.core.settings import Settings
 
 #: Seconds before kombu redelivers an unacknowledged message in these tests (3600 in production).
 VISIBILITY_TIMEOUT = 6
-#: kombu's restore sweep period (``unacked_restore_interval`` in worker/celery_app.py).
+#: kombu's restore sweep period (``unacked_restore_interval`` in worker/queue/app.py).
 RESTORE_INTERVAL = 10
 
 

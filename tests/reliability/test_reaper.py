@@ -11,8 +11,9 @@ from helpers import job_events, tag, tag_of
 from procs import EmulatorProcess, WorkerProcess, wait_until
 from stack import Stack
 
-from worker import keys
-from worker.celery_app import create_celery, publish_job
+from worker.core import keys
+from worker.queue.app import create_celery
+from worker.queue.publisher import CeleryPublisher
 
 #: Idle for 2 + 1 s means lost, unless the broker still holds the job's message; a pass every 0.5 s.
 REAPER_ENV = {"GEMQ_VISIBILITY_TIMEOUT": "2", "GEMQ_REAPER_MARGIN": "1", "GEMQ_REAPER_INTERVAL": "0.5"}
@@ -59,7 +60,7 @@ def test_lost_messages_are_republished_and_waiting_ones_left_alone(
     assert client.zcard(keys.active()) == 0
 
     # A duplicate message for a finished job changes nothing: the result was written once
-    publish_job(create_celery(stack.settings()), lost, "normal")
+    CeleryPublisher(create_celery(stack.settings())).publish_job(lost, "normal")
     wait_until(lambda: client.llen(keys.broker_queue(keys.JOB_QUEUES["normal"])) == 0, timeout=5, what="the queue")
     time.sleep(0.5)
     assert job_events(stack.redis, lost) == ["queued", "running", "succeeded"]

@@ -11,7 +11,7 @@ from helpers import tag
 from procs import EmulatorProcess, WorkerProcess, wait_until
 from stack import Stack
 
-from worker import keys
+from worker.core import keys
 
 #: Seconds to let ``appendfsync everysec`` write what came before (Redis fsyncs once a second).
 FSYNC_S = 1.5

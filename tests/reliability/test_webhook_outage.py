@@ -12,8 +12,8 @@ from procs import WorkerProcess, free_port, wait_until
 from receiver import Answer, Receiver, spec_signature
 from stack import Stack
 
-from worker import keys
-from worker.webhooks import tenant_secret
+from worker.core import keys
+from worker.webhooks.secrets import tenant_secret
 
 #: Short retries (the production schedule is 5 s, 5 min, 30 min, ...).
 WEBHOOK_ENV = {"GEMQ_WEBHOOK_RETRY_SCHEDULE": "0.3,0.3,0.5,0.5,1,1,1,1", "GEMQ_WEBHOOK_TIMEOUT": "2"}

@@ -11,8 +11,8 @@ from procs import RedisServer
 
 from web import create_app
 from web.batch_lines import MAX_KEY_CHARS
-from worker import jobs as J
-from worker.config import Settings
+from worker.core import request as J
+from worker.core.settings import Settings
 
 Body = Callable[[int], dict[str, Any]]
 

@@ -25,7 +25,7 @@ from kombu import Exchange, Queue
 from kombu.utils.uuid import uuid
 
 from worker import keys, transport
-from worker.config import Settings
+from worker.config import Settings, load_or_exit
 from worker.logs import configure_logging
 
 #: Task names: the web publishes by name and never imports the worker's code.
@@ -140,7 +140,7 @@ def __getattr__(name: str) -> Celery:
         raise AttributeError(name)
     if _app is None:
         import worker.lifecycle  # noqa: F401 - connects the worker's signal handlers
-        settings = Settings.from_env()
+        settings = load_or_exit()  # every celery command (worker, flower) loads the app first
         # JSON from the start: Celery warns (running as root, ...) before its setup_logging signal fires.
         configure_logging(level=settings.log_level, json=settings.log_json, process="celery")
         _app = create_celery(settings)

@@ -7,6 +7,7 @@
   (``validation_alias``).  A blank variable counts as unset, except ``GEMQ_SUBMIT_LIMITS``, where
   empty means "no limit".  A value that does not parse raises :class:`ConfigError` naming each wrong
   variable and what it expects: ``GEMQ_MAX_ATTEMPTS: expected a positive integer, got 'abc'``.
+  Processes starting up call :func:`load_or_exit`, which prints that line and exits with status 2.
 - ``Settings(redis_url=..., ...)`` and ``settings.replace(...)`` take field names and Python values
   and read no environment (tests, tools); a bad value raises pydantic's ``ValidationError``.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -339,3 +341,11 @@ def _detail(error: ErrorDetails, path: list[str | int]) -> str:
     where = " ".join(f"#{part + 1}" if isinstance(part, int) else part for part in path)
     return f"{where}: {error['msg']}"
 
+
+def load_or_exit() -> Settings:
+    """Settings for a process starting up: on a :class:`ConfigError`, its message on stderr and exit status 2."""
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"gemq: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

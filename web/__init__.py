@@ -15,7 +15,7 @@ from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.batch_store import BatchStore
 from worker.celery_app import create_celery
-from worker.config import Settings
+from worker.config import Settings, unknown_variables
 from worker.conversations import Conversations
 from worker.limiter import Limiter
 from worker.logs import configure_logging
@@ -76,9 +76,11 @@ def _event_feed(settings: Settings) -> EventFeed:
 
 
 def create_served_app() -> Flask:
-    """The app gunicorn serves: logging configured, the dev settings announced."""
+    """The app gunicorn serves: logging configured, the dev settings and unknown variables announced."""
     settings = Settings.from_env()
     configure_logging(level=settings.log_level, json=settings.log_json, process="web")
+    for name, nearest in unknown_variables().items():
+        log.warning("config.unknown_variable", variable=name, did_you_mean=nearest)
     if settings.dev_api_key:
         log.warning("dev.api_key", message="GEMQ_API_KEYS is unset: the development API key is accepted")
     if settings.dev_webhook_secret:

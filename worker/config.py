@@ -13,12 +13,14 @@
 
 Composite variables keep their text formats: a ``BeforeValidator`` splits the text into Python
 values, pydantic checks those against the field's type, and :class:`Expect` gives the format an
-error quotes.  Variables gemq does not read are ignored.  Secrets (``GEMINI_API_KEY``, ``GEMQ_API_KEYS``,
+error quotes.  Variables gemq does not read are ignored (:func:`unknown_variables` lists the
+``GEMQ_*`` ones, for a warning at start).  Secrets (``GEMINI_API_KEY``, ``GEMQ_API_KEYS``,
 ``GEMQ_WEBHOOK_SECRET``, ``FLOWER_BASIC_AUTH``) are ``repr=False``: kept out of reprs and errors.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import sys
@@ -61,6 +63,8 @@ DEFAULT_WEBHOOK_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
 ENVIRONMENTS = ("production", "development")
 #: Variables whose empty value means something (no limit) rather than "unset".
 EMPTY_IS_A_VALUE = frozenset({"GEMQ_SUBMIT_LIMITS"})
+#: ``GEMQ_*`` variables that other parts of gemq read (the CLI, the Procfile), not :class:`Settings`.
+OTHER_VARIABLES = frozenset({"GEMQ_URL", "GEMQ_API_KEY", "GEMQ_RUN_DIR"})
 
 
 class ConfigError(ValueError):
@@ -349,3 +353,11 @@ def load_or_exit() -> Settings:
     except ConfigError as exc:
         print(f"gemq: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def unknown_variables(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """Each ``GEMQ_*`` variable gemq does not read -> the known name it most resembles, if any (a typo?)."""
+    env = os.environ if env is None else env
+    known = {*Settings.variables(), *OTHER_VARIABLES}
+    return {name: next(iter(difflib.get_close_matches(name, known, n=1)), None)
+            for name in sorted(env) if name.startswith("GEMQ_") and name not in known}

@@ -1,5 +1,6 @@
-"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, loud notice of the emulator, the
-reaper in workers that consume job queues, and the webhook mover in workers that consume ``webhooks``."""
+"""Worker process hooks: JSON logging, a heartbeat for ``/readyz``, loud notice of the emulator (and of
+unknown ``GEMQ_*`` variables), the reaper in workers that consume job queues, and the webhook mover in
+workers that consume ``webhooks``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import structlog
 from celery.signals import setup_logging, worker_ready, worker_shutdown
 
 from worker import keys
-from worker.config import Settings
+from worker.config import Settings, unknown_variables
 from worker.logs import configure_logging
 from worker.redisconn import connect
 
@@ -40,6 +41,8 @@ def _ready(sender: Any = None, **_: Any) -> None:
             message="GEMINI_API_KEY is unset: calls go to the local Gemini EMULATOR, not Google",
             base_url=settings.gemini_endpoint,
         )
+    for variable, nearest in unknown_variables().items():
+        log.warning("config.unknown_variable", variable=variable, did_you_mean=nearest)
     name = getattr(sender, "hostname", None) or socket.gethostname()
     threading.Thread(target=_heartbeat, args=(settings, name), name="gemq-heartbeat", daemon=True).start()
     app = getattr(sender, "app", None)

@@ -281,7 +281,7 @@ class Settings(BaseSettings):
 
     @property
     def dev_api_key(self) -> bool:
-        """True when the development API key is accepted (``GEMQ_API_KEYS`` unset)."""
+        """True when the development API key is accepted (as it is while ``GEMQ_API_KEYS`` is unset)."""
         return DEV_API_KEY in self.api_keys
 
     @property

@@ -17,16 +17,19 @@ from typing import Any  # noqa: E402
 from gunicorn import glogging  # noqa: E402
 
 from worker.core.logs import configure_logging  # noqa: E402
-from worker.core.settings import Settings  # noqa: E402
+from worker.core.settings import load_or_exit  # noqa: E402
 
 
 class JsonLogger(glogging.Logger):
     """gunicorn's logger with its records handed to the root logger, which writes JSON lines."""
 
     def setup(self, cfg: Any) -> None:
-        """Let gunicorn set levels, then route ``gunicorn.error`` and ``gunicorn.access`` to the root."""
+        """Let gunicorn set levels, then route ``gunicorn.error`` and ``gunicorn.access`` to the root.
+
+        The master runs this before it binds or forks, so a bad setting stops it here (status 2).
+        """
         super().setup(cfg)
-        settings = Settings.from_env()
+        settings = load_or_exit()
         configure_logging(level=settings.log_level, json=settings.log_json, process="web")
         for logger in (self.error_log, self.access_log):
             logger.handlers[:] = []

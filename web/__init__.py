@@ -14,7 +14,7 @@ from web.feed import EventFeed, ListenerSlots
 from web.idempotency import Idempotency
 from web.submit_limits import SubmitLimiter
 from worker.core.logs import configure_logging
-from worker.core.settings import Settings
+from worker.core.settings import Settings, unknown_variables
 from worker.queue.app import create_celery
 from worker.queue.publisher import CeleryPublisher
 from worker.store.batches import BatchStore
@@ -78,9 +78,11 @@ def _event_feed(settings: Settings) -> EventFeed:
 
 
 def create_served_app() -> Flask:
-    """The app gunicorn serves: logging configured, the dev settings announced."""
+    """The app gunicorn serves: logging configured, the dev settings and unknown variables announced."""
     settings = Settings.from_env()
     configure_logging(level=settings.log_level, json=settings.log_json, process="web")
+    for name, nearest in unknown_variables().items():
+        log.warning("config.unknown_variable", variable=name, did_you_mean=nearest)
     if settings.dev_api_key:
         log.warning("dev.api_key", message="GEMQ_API_KEYS is unset: the development API key is accepted")
     if settings.dev_webhook_secret:

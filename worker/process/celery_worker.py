@@ -10,8 +10,8 @@ Start-up, in order:
 2. ``worker_init`` (Celery has read ``--queues``): the node builds the job worker's root
    (``JobWorker``) if it consumes a job queue and the webhook worker's (``WebhookWorker``) if it
    consumes ``webhooks``; a worker started without ``--queues`` consumes both and builds both.
-3. ``worker_ready``: the emulator notice, the heartbeat for ``/readyz``, and each root's threads (the
-   webhook mover; the reaper).
+3. ``worker_ready``: the emulator notice, a warning for each unknown ``GEMQ_*`` variable, the
+   heartbeat for ``/readyz``, and each root's threads (the webhook mover; the reaper).
 4. ``worker_shutdown`` (after the last task): the threads stop, the roots flush their metrics.
 """
 
@@ -29,7 +29,7 @@ from celery.signals import setup_logging, worker_init, worker_ready, worker_shut
 
 from worker.core import keys
 from worker.core.logs import configure_logging
-from worker.core.settings import Settings
+from worker.core.settings import Settings, load_or_exit, unknown_variables
 from worker.process.tasks import register_tasks
 from worker.queue.app import create_celery
 from worker.queue.publisher import CeleryPublisher
@@ -47,7 +47,7 @@ HEARTBEAT_S = 5.0
 
 def worker_app(settings: Settings | None = None) -> Celery:
     """gemq's Celery app for the worker, webhooks and Flower processes: tasks registered, handlers connected."""
-    settings = settings or Settings.from_env()
+    settings = settings or load_or_exit()  # every celery command (worker, flower) loads the app first
     # JSON from the start: Celery warns (running as root, ...) before its setup_logging signal fires.
     configure_logging(level=settings.log_level, json=settings.log_json, process="celery")
     celery = create_celery(settings)
@@ -119,6 +119,8 @@ class WorkerNode:
                 message="GEMINI_API_KEY is unset: calls go to the local Gemini EMULATOR, not Google",
                 base_url=self.settings.gemini_endpoint,
             )
+        for variable, nearest in unknown_variables().items():
+            log.warning("config.unknown_variable", variable=variable, did_you_mean=nearest)
         name = getattr(sender, "hostname", None) or socket.gethostname()
         threading.Thread(target=heartbeat, args=(self.settings, name, self.stop), name="gemq-heartbeat",
                          daemon=True).start()

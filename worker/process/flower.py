@@ -11,7 +11,7 @@ from __future__ import annotations
 import structlog
 
 from worker.core.logs import configure_logging
-from worker.core.settings import ConfigError, Settings
+from worker.core.settings import ConfigError, Settings, load_or_exit
 
 log = structlog.get_logger("gemq.flower")
 
@@ -27,7 +27,7 @@ def check_auth(settings: Settings) -> None:
 
 def prepare() -> None:
     """Configure logging and enforce the auth rule; exit with status 2 when it is broken."""
-    settings = Settings.from_env()
+    settings = load_or_exit()
     configure_logging(level=settings.log_level, json=settings.log_json, process="flower")
     try:
         check_auth(settings)

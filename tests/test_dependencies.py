@@ -65,12 +65,11 @@ def python_files(*places: str) -> Iterator[Path]:
         yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
-def local_names() -> set[str]:
-    """Names that resolve to this repository: its packages and the modules tests import by bare name."""
+def local_names(*places: str) -> set[str]:
+    """Names that resolve to this repository: its packages, and the modules that tests, benchmarks and
+    scripts import by bare name (their folders are on ``sys.path``); production code imports only packages."""
     names = {p.parent.name for p in ROOT.glob("*/__init__.py")}
-    for path in python_files(*PRODUCTION, *DEVELOPMENT):
-        names.add(path.stem)
-    return names
+    return names | {path.stem for path in python_files(*(p for p in places if p in DEVELOPMENT))}
 
 
 def imported_modules(path: Path) -> Iterator[str]:
@@ -107,7 +106,7 @@ def distributions_of(module: str) -> set[str]:
 
 def third_party_imports(*places: str) -> dict[str, set[str]]:
     """Distribution -> files importing it, for every import that is neither the stdlib nor this repository."""
-    local, found = local_names(), {}
+    local, found = local_names(*places), {}
     for path in python_files(*places):
         for module in imported_modules(path):
             top = module.split(".")[0]

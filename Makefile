@@ -3,16 +3,37 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 REDIS_HINT := redis-server is missing: install it with 'sudo apt-get install -y redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS)
+# The lock files are resolved by uv (only `make lock` needs it) from PyPI alone, whatever pip.conf or
+# UV_* variables say, for every platform (environment markers) and with PyPI's hashes. Installs use pip.
+UV_VERSION := 0.13.9
+LOCK_INDEX := https://pypi.org/simple
+UV_COMPILE = env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_URL -u UV_FIND_LINKS \
+	$(BIN)/uv pip compile --quiet --no-config --universal --python-version 3.11 --generate-hashes \
+	--index-url $(LOCK_INDEX) --custom-compile-command 'make lock' pyproject.toml
 
-.PHONY: run test lint layers typecheck bench install clean
+.PHONY: run test lint layers typecheck bench install lock clean
 
-$(BIN)/.installed: pyproject.toml
+# The whole tree from the dev lock (hash-checked), then gemq itself without touching it.
+$(BIN)/.installed: requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
 install: $(BIN)/.installed
+
+# After a change to pyproject.toml's dependencies: production set first, then dev constrained to it
+# (same version of every shared package). uv keeps existing pins unless told otherwise
+# (`make lock UPGRADE=--upgrade`, or UPGRADE='--upgrade-package google-genai').
+lock: $(BIN)/uv
+	$(UV_COMPILE) $(UPGRADE) -o requirements.lock
+	$(UV_COMPILE) $(UPGRADE) --extra dev -c requirements.lock -o requirements-dev.lock
+
+$(BIN)/uv: Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 
 run: install
 	@bash scripts/run.sh

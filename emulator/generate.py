@@ -67,7 +67,7 @@ async def model_action(request: web.Request) -> web.StreamResponse:
     except InvalidRequest as exc:
         parsed, invalid = None, exc
     tag = find_tag(parsed.prompt_text) if parsed else None
-    call = CallInfo(time.time(), model, method, fingerprint(key), tag)
+    call = CallInfo(time.time(), model, method, fingerprint(key), tag, api_version=request.path.split("/")[1])
     early = _precheck(request, state, call, key, invalid)
     if early is not None:
         return early
@@ -87,7 +87,7 @@ def _precheck(
     if (denied := check_key(key, config)) is not None:
         outcome, response = "auth", denied
     elif call.method not in METHODS or call.model not in config.models:
-        outcome, response = "not_found", not_found(call.model, request.path.split("/")[1], call.method)
+        outcome, response = "not_found", not_found(call.model, call.api_version or "", call.method)
     elif invalid is not None:
         outcome, response = "invalid", error_response(400, str(invalid), invalid.details)
     elif call.method == "streamGenerateContent" and request.query.get("alt") != "sse":

@@ -70,7 +70,8 @@ def _authorize(request: web.Request, model: str, method: str) -> web.Response | 
     key = request_key(request)
     denied = check_key(key, state.config)
     if denied is not None:
-        state.log.record(CallInfo(time.time(), model, method, fingerprint(key)), denied.status, "auth")
+        call = CallInfo(time.time(), model, method, fingerprint(key), api_version=request.path.split("/")[1])
+        state.log.record(call, denied.status, "auth")
     return denied
 
 

@@ -1,7 +1,8 @@
 """The bounded request log served by `GET /_emulator/requests`.
 
 Entries hold metadata only, never prompt text or API keys: `ts` (arrival, unix seconds), `model`,
-`method`, `status`, `outcome`, `prompt_tokens`, `output_tokens`, `key_fingerprint`, `tag`.
+`method`, `status`, `outcome`, `prompt_tokens`, `output_tokens`, `key_fingerprint`, `tag`,
+`api_version` (the path's first segment: `v1beta` or `v1`).
 """
 
 from __future__ import annotations
@@ -39,12 +40,16 @@ class CallInfo:
     method: str
     key_fingerprint: str | None
     tag: str | None = None
+    api_version: str | None = None
 
 
 #: Field names of a log entry, in order.
-FIELDS = ("ts", "model", "method", "status", "outcome", "prompt_tokens", "output_tokens", "key_fingerprint", "tag")
+FIELDS = (
+    "ts", "model", "method", "status", "outcome", "prompt_tokens", "output_tokens", "key_fingerprint", "tag",
+    "api_version",
+)
 
-_Entry = tuple[float, str, str, int, str, int, int, "str | None", "str | None"]
+_Entry = tuple[float, str, str, int, str, int, int, "str | None", "str | None", "str | None"]
 
 
 class RequestLog:
@@ -73,6 +78,7 @@ class RequestLog:
                 output_tokens,
                 fingerprint,
                 call.tag,
+                sys.intern(call.api_version) if call.api_version else None,
             )
         )
 

@@ -104,6 +104,12 @@ def test_the_image_is_multi_stage_slim_not_root_with_a_health_check() -> None:
     assert yaml.safe_load(cmd) == web  # the exec-form JSON array is YAML too
 
 
+def test_the_image_installs_the_production_lock_then_gemq_without_dependencies() -> None:
+    installs = [shlex.split(rest) for keyword, rest in dockerfile() if keyword == "RUN" and "pip install" in rest]
+    commands = [words[words.index("install"):words.index("&&") if "&&" in words else None] for words in installs]
+    assert commands == [["install", "--require-hashes", "-r", "requirements.lock"], ["install", "--no-deps", "."]]
+
+
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", "run"} <= ignored

@@ -60,6 +60,7 @@ def test_request_log_has_tag_and_metadata_but_no_prompt_or_key(emulator, client:
     assert entry["status"] == 200 and entry["outcome"] == "ok"
     assert entry["prompt_tokens"] == 6 and entry["output_tokens"] > 0
     assert entry["key_fingerprint"] == key_fingerprint("test-key")
+    assert entry["api_version"] == "v1beta"
     assert before <= entry["ts"] <= time.time()
     raw = emulator.admin.get("/_emulator/requests").text
     assert "secret" not in raw and "test-key" not in raw

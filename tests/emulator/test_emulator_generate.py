@@ -49,12 +49,13 @@ def test_system_instruction_counts_as_a_turn(client: genai.Client) -> None:
     assert response.usage_metadata.prompt_token_count == 11
 
 
-def test_both_api_versions_are_served(make_client: Callable[..., genai.Client]) -> None:
+def test_both_api_versions_are_served_and_logged(emulator, make_client: Callable[..., genai.Client]) -> None:
     for version in ("v1", "v1beta"):
         # Keep a reference: a genai.Client closes its HTTP client when garbage-collected.
         client = make_client(api_version=version)
-        response = client.models.generate_content(model=MODEL, contents="hi")
+        response = client.models.generate_content(model=MODEL, contents=f"hi [[tag:version-{version}]]")
         assert response.text
+        assert [e["api_version"] for e in emulator.requests(tag=f"version-{version}")] == [version]
 
 
 def test_max_output_tokens_cuts_with_max_tokens(client: genai.Client) -> None:

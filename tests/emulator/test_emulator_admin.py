@@ -11,7 +11,7 @@ from google.genai import errors
 
 from emulator.textgen import key_fingerprint
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
@@ -50,7 +50,7 @@ def test_config_never_shows_keys(emulator) -> None:
 def test_request_log_has_tag_and_metadata_but_no_prompt_or_key(emulator, client: genai.Client) -> None:
     before = time.time()
     client.models.generate_content(model=MODEL, contents="secret words [[tag:log-1]]")
-    client.models.generate_content(model="gemini-2.5-pro", contents="other [[tag:log-2]]")
+    client.models.generate_content(model="gemini-3.8-flash", contents="other [[tag:log-2]]")
 
     entries = emulator.requests(tag="log-1")
 
@@ -63,7 +63,7 @@ def test_request_log_has_tag_and_metadata_but_no_prompt_or_key(emulator, client:
     assert before <= entry["ts"] <= time.time()
     raw = emulator.admin.get("/_emulator/requests").text
     assert "secret" not in raw and "test-key" not in raw
-    assert [e["tag"] for e in emulator.requests(model="gemini-2.5-pro")] == ["log-2"]
+    assert [e["tag"] for e in emulator.requests(model="gemini-3.8-flash")] == ["log-2"]
     assert emulator.requests(since=time.time() + 1) == []
 
 

@@ -180,7 +180,7 @@ class _ContentReader:
             raise InvalidRequest(f"* {where}.data: required oneof field 'data' must have one initialized field")
         signature = part.get("thoughtSignature")
         if signature is not None and (not isinstance(signature, str) or decode_base64(signature) is None):
-            raise invalid_value(f"{path}.thought_signature", "TYPE_BYTES", _b64_echo(signature), self.ctx.version)
+            raise InvalidRequest(f"Invalid value at '{path}.thought_signature' (TYPE_BYTES), {_b64_echo(signature)}")
         if "text" in part:
             if not isinstance(part["text"], str):
                 raise invalid_value(f"{path}.text", "TYPE_STRING", part["text"], self.ctx.version)

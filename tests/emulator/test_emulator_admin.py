@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from google import genai
-from google.genai import errors
+from google.genai import errors, types
 
 from emulator.textgen import key_fingerprint
 
@@ -113,3 +113,36 @@ def test_unknown_path_answers_the_error_envelope(emulator) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_a_logged_body_is_exactly_what_the_sdk_sent_and_can_be_fetched_by_id(emulator, client: genai.Client) -> None:
+    config = types.GenerateContentConfig(
+        system_instruction="be terse", temperature=0.3, seed=5, service_tier="flex",
+        thinking_config=types.ThinkingConfig(thinking_level="LOW", include_thoughts=True),
+        response_mime_type="application/json", response_json_schema={"type": "object", "properties": {
+            "n": {"type": "integer"}}})
+    client.models.generate_content(model=MODEL, contents="body check [[tag:body-1]]", config=config)
+
+    entry = emulator.requests(tag="body-1")[0]
+    fetched = emulator.admin.get(f"/_emulator/requests/{entry['request_id']}").json()
+
+    assert entry["service_tier"] == "flex" and "body" not in entry
+    body = fetched["body"]
+    assert body["contents"] == [{"parts": [{"text": "body check [[tag:body-1]]"}], "role": "user"}]
+    assert body["systemInstruction"] == {"parts": [{"text": "be terse"}], "role": "user"}
+    assert body["serviceTier"] == "flex"
+    assert body["generationConfig"] == {
+        "temperature": 0.3, "seed": 5, "responseMimeType": "application/json",
+        "responseJsonSchema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        "thinkingConfig": {"include_thoughts": True, "thinking_level": "LOW"}}
+
+
+def test_the_body_ring_is_bounded_by_its_knob(emulator, client: genai.Client) -> None:
+    emulator.configure(body_log_size=2)
+    for i in range(3):
+        client.models.generate_content(model=MODEL, contents=f"ring {i} [[tag:ring]]")
+
+    entries = emulator.requests(tag="ring", bodies=1)
+
+    assert [e["body"] is None for e in entries] == [True, False, False]
+    assert emulator.admin.get("/_emulator/requests/nope").status_code == 404

@@ -160,3 +160,11 @@ def test_malformed_tools_are_400(emulator, body: dict, needle: str) -> None:
     response = _post(emulator, body)
 
     assert response.status_code == 400 and needle in response.json()["error"]["message"]
+
+
+def test_a_streamed_function_call_arrives_whole_in_one_frame(client: genai.Client) -> None:
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="weather in Oslo", config=_config()))
+
+    calls = [c.function_calls for c in chunks if c.function_calls]
+    assert len(calls) == 1 and calls[0][0].name == "get_weather"
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP

@@ -1,11 +1,13 @@
 """`streamGenerateContent?alt=sse`: the frames of one answer and their paced delivery.
 
-The text is split into chunks of `chunk_tokens` words. Chunk k is due at
-`ttft + (words before chunk k) / tokens_per_second` after the call started (absolute deadlines, so
-a busy loop does not add drift); `finishReason` and `usageMetadata` ride on the last frame.
-Faults change the tail: `midstream` sends half the chunks then an error object (raw multi-line
-JSON by default, as Google's front end does, or an SSE `data:` frame), `malformed` sends one chunk
-then a truncated frame, `safety_candidate` sends half the chunks then a SAFETY stop without
+The answer's parts become frames: a thought summary, code-execution parts and a function call each
+travel in a frame of their own; the answer text is split into chunks of `chunk_tokens` words (the
+thought signature rides on the last chunk). Frame k is due at `ttft + (thought tokens + answer
+words before frame k) * per_token` after the call started (absolute deadlines, so a busy loop does
+not add drift); `finishReason`, candidate metadata and `usageMetadata` ride on the last frame.
+Faults change the tail: `midstream` sends half the frames then an error object (raw multi-line
+JSON by default, as Google's front end does, or an SSE `data:` frame), `malformed` sends one frame
+then a truncated frame, `safety_candidate` sends half the frames then a SAFETY stop without
 content, and `safety_prompt` sends a single blocked-prompt frame.
 """
 

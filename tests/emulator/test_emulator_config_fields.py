@@ -1,4 +1,4 @@
-"""The other request fields: seed, penalties, logprobs, candidates, modalities, speech, safety settings, labels, caches."""
+"""Other request fields: seed, penalties, logprobs, candidates, modalities, speech, safety, labels, caches."""
 
 from __future__ import annotations
 

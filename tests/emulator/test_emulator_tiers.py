@@ -1,4 +1,4 @@
-"""Service tiers: the served tier is reported, Flex is slower and sheddable with the API's 503, Priority may downgrade."""
+"""Service tiers: the served tier is reported, Flex is slower and sheddable (503), Priority may downgrade."""
 
 from __future__ import annotations
 

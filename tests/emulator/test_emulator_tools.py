@@ -153,7 +153,8 @@ def _post(emulator, body: dict) -> httpx.Response:
         ({"tools": [{"webSearch": {}}]}, "Unknown name \"webSearch\" at 'tools[0]'"),
         ({"toolConfig": {"functionCallingConfig": {"mode": "SOMETIMES"}}}, "function_calling_config.mode"),
         ({"tools": [{"functionDeclarations": [{"name": "f"}]}],
-          "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["g"]}}}, "g is not declared"),
+          "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["g"]}}},
+         "g is not declared"),
     ],
 )
 def test_malformed_tools_are_400(emulator, body: dict, needle: str) -> None:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.catalog import ModelSpec, spec_for
-from emulator.media import MEDIA_RESOLUTIONS, FileLookup, Media, count, decode_base64, video_seconds
+from emulator.genconfig import parse_generation_config
+from emulator.media import FileLookup, Media, count, decode_base64, video_seconds
 from emulator.protos import InvalidRequest, invalid_value, normalize
-from emulator.schema import check_json_schema, check_response_schema
 from emulator.signatures import check_signatures
 from emulator.textgen import count_prompt_tokens
-from emulator.thinking import Thinking, plan_thinking
+from emulator.thinking import Thinking
 from emulator.tools import ToolUse, parse_tools
 
 __all__ = ["GenerateRequest", "InvalidRequest", "ParseContext", "parse_count_tokens", "parse_generate"]
@@ -28,8 +28,6 @@ __all__ = ["GenerateRequest", "InvalidRequest", "ParseContext", "parse_count_tok
 VALID_ROLES = frozenset({"user", "model", "function"})
 PART_DATA_KEYS = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
                   "codeExecutionResult")
-MIME_TYPES = frozenset({"text/plain", "application/json", "application/xml", "application/yaml", "text/x.enum"})
-MAX_STOP_SEQUENCES = 5
 HARM_CATEGORIES = frozenset({"HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
                              "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT",
                              "HARM_CATEGORY_CIVIC_INTEGRITY", "HARM_CATEGORY_UNSPECIFIED"})
@@ -37,7 +35,6 @@ THRESHOLDS = frozenset({"HARM_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE
                         "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"})
 #: `serviceTier` values: the SDK sends the lowercase names; the proto enum names are taken too.
 TIERS = {"unspecified": "standard", "standard": "standard", "flex": "flex", "priority": "priority"}
-MODALITIES = frozenset({"TEXT", "IMAGE", "AUDIO", "MODALITY_UNSPECIFIED"})
 CACHE_WITH_TOOLS = ("CachedContent can not be used with GenerateContent request setting system_instruction, tools "
                     "or tool_config.\n\nProposed fix: move those values to CachedContent from GenerateContent request.")
 #: A cachedContent name -> (model, cached prompt tokens), or None when unknown.
@@ -146,7 +143,8 @@ def _parse_request(data: dict[str, Any], where: str, ctx: ParseContext) -> Gener
     if ctx.spec.gemini3:
         check_signatures(contents)
     _check_safety(data.get("safetySettings") or [], ctx.version)
-    config = _generation_config(data.get("generationConfig"), f"{where}.generation_config", ctx)
+    config = parse_generation_config(data.get("generationConfig"), f"{where}.generation_config", ctx.spec,
+                                     version=ctx.version, default_thinking=ctx.default_thinking)
     tools = parse_tools(data.get("tools"), data.get("toolConfig"), ctx.version)
     cached, cached_tokens = _cached_content(data, ctx)
     return GenerateRequest(
@@ -263,84 +261,3 @@ def _last_user_text(contents: list[dict[str, Any]]) -> str:
         if content.get("role") in (None, "", "user"):
             return "\n".join(p["text"] for p in content.get("parts") or [] if isinstance(p.get("text"), str))
     return ""
-
-
-def _number(config: dict[str, Any], key: str, where: str, low: float, high: float) -> None:
-    value = config.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidRequest(f"* {where}.{key}: must be a number in [{low}, {high}]")
-
-
-def _integer(config: dict[str, Any], key: str, where: str, low: int, high: int) -> int | None:
-    value = config.get(key)
-    if value is None:
-        return None
-    integral = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
-    if not integral or not low <= value <= high:
-        raise InvalidRequest(f"* {where}.{key}: must be an integer in [{low}, {high}]")
-    return int(value)
-
-
-def _generation_config(config: dict[str, Any] | None, where: str, ctx: ParseContext) -> dict[str, Any]:
-    thinking = plan_thinking(None, ctx.spec, default_on=ctx.default_thinking, where="", version=ctx.version)
-    if config is None:
-        return {"thinking": thinking}
-    _number(config, "temperature", where, 0.0, 2.0)
-    _number(config, "topP", where, 0.0, 1.0)
-    _number(config, "topK", where, 1.0, 1_000_000.0)
-    _number(config, "presencePenalty", where, -2.0, 2.0)
-    _number(config, "frequencyPenalty", where, -2.0, 2.0)
-    stops = config.get("stopSequences") or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise InvalidRequest(f"* {where}.stop_sequences: must be a list of strings")
-    if len(stops) > MAX_STOP_SEQUENCES:
-        raise InvalidRequest(f"* {where}.stop_sequences: at most {MAX_STOP_SEQUENCES} stop sequences are allowed")
-    mime = config.get("responseMimeType")
-    if mime is not None and mime not in MIME_TYPES:
-        raise InvalidRequest(
-            f"* {where}.response_mime_type: allowed mimetypes are `text/plain`, `application/json`, "
-            "`application/xml`, `application/yaml` and `text/x.enum`.")
-    _check_modalities(config, ctx.version)
-    schema, json_schema = _response_schema(config, where, ctx.version)
-    if config.get("thinkingConfig") is not None:
-        thinking = plan_thinking(config["thinkingConfig"], ctx.spec, default_on=ctx.default_thinking,
-                                 where="generation_config.thinking_config", version=ctx.version)
-    return {
-        "max_output_tokens": _integer(config, "maxOutputTokens", where, 1, 1_000_000),
-        "stop_sequences": tuple(stops),
-        "candidate_count": _integer(config, "candidateCount", where, 1, 8) or 1,
-        "response_mime_type": mime or "text/plain",
-        "response_schema": schema,
-        "json_schema": json_schema,
-        "thinking": thinking,
-        "seed": _integer(config, "seed", where, -(2**31), 2**31 - 1),
-        "response_logprobs": bool(config.get("responseLogprobs")),
-        "logprobs": _integer(config, "logprobs", where, 0, 20) or 0,
-    }
-
-
-def _check_modalities(config: dict[str, Any], version: str) -> None:
-    resolution = config.get("mediaResolution")
-    if resolution is not None and resolution not in MEDIA_RESOLUTIONS:
-        raise invalid_value("generation_config.media_resolution", "MediaResolution", resolution, version)
-    for i, modality in enumerate(config.get("responseModalities") or []):
-        if not isinstance(modality, str) or modality.upper() not in MODALITIES:
-            raise invalid_value(f"generation_config.response_modalities[{i}]", "GenerationConfig.Modality",
-                                modality, version)
-        if modality.upper() in ("IMAGE", "AUDIO"):
-            raise InvalidRequest(f"Model does not support the requested response modalities: {modality.lower()}")
-
-
-def _response_schema(config: dict[str, Any], where: str, version: str) -> tuple[Any, bool]:
-    schema, json_schema = config.get("responseSchema"), config.get("responseJsonSchema")
-    if schema is not None and json_schema is not None:
-        raise InvalidRequest(f"* {where}: response_schema and response_json_schema cannot both be set")
-    if schema is not None:
-        check_response_schema(schema, f"{where}.response_schema", version)
-        return schema, False
-    if json_schema is not None:
-        check_json_schema(json_schema, f"{where}.response_json_schema")
-        return json_schema, True
-    return None, False

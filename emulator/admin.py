@@ -1,7 +1,9 @@
 """Admin routes under `/_emulator/` (no API key needed).
 
 * `GET /_emulator/healthz` -> `{"ok": true}`
-* `GET /_emulator/requests?model=&tag=&since=` -> the request log (list); `DELETE` clears it
+* `GET /_emulator/requests?model=&tag=&since=&bodies=1` -> the request log (list, with each
+  request's logged body when `bodies=1`); `DELETE` clears it
+* `GET /_emulator/requests/{request_id}` -> one entry with its logged body (404 when not kept)
 * `GET /_emulator/config` -> current knobs (API keys as fingerprints); `PATCH` with a JSON subset
   of knobs changes them (host, port and log_level are start-up only)
 * `POST /_emulator/reset` -> start-up config, empty log, quota windows and scripted faults
@@ -52,8 +54,17 @@ async def get_requests(request: web.Request) -> web.Response:
     except ValueError:
         return error_response(400, "since must be a number (unix seconds)")
     model = bare_model(query["model"]) if query.get("model") else None
-    entries = request.app[STATE_KEY].log.query(model=model, tag=query.get("tag") or None, since=since)
+    bodies = query.get("bodies", "").lower() in ("1", "true", "yes")
+    entries = request.app[STATE_KEY].log.query(model=model, tag=query.get("tag") or None, since=since, bodies=bodies)
     return json_response(entries, indent=None)
+
+
+async def get_request(request: web.Request) -> web.Response:
+    """One logged request, with its body."""
+    entry = request.app[STATE_KEY].log.find(request.match_info["request_id"])
+    if entry is None:
+        return error_response(404, "No such request in the log.")
+    return json_response(entry, indent=None)
 
 
 async def delete_requests(request: web.Request) -> web.Response:
@@ -121,6 +132,7 @@ def add_admin_routes(app: web.Application) -> None:
         [
             web.get(f"{PREFIX}/healthz", healthz),
             web.get(f"{PREFIX}/requests", get_requests),
+            web.get(f"{PREFIX}/requests/{{request_id}}", get_request),
             web.delete(f"{PREFIX}/requests", delete_requests),
             web.get(f"{PREFIX}/config", get_config),
             web.patch(f"{PREFIX}/config", patch_config),

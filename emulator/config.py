@@ -14,15 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from emulator.catalog import CURRENT, DEPRECATED, SHUTDOWN
 from emulator.textgen import key_fingerprint
 
-#: Models served when `EMULATOR_MODELS` is not set.
-DEFAULT_MODELS: tuple[str, ...] = (
-    "gemini-2.5-flash",
-    "gemini-2.5-pro",
-    "gemini-2.5-flash-lite",
-    "gemini-2.0-flash",
-)
+#: Models served when `EMULATOR_MODELS` is not set: the current catalogue.
+DEFAULT_MODELS: tuple[str, ...] = tuple(spec.name for spec in CURRENT)
+#: The inline request limit: "100 MB per request" (ai.google.dev/gemini-api/docs/file-input-methods, 2026).
+DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 #: Env var prefix of every knob.
 ENV_PREFIX = "EMULATOR_"
 #: Knobs that only make sense at start-up (the admin API refuses to change them).
@@ -62,14 +60,43 @@ class EmulatorConfig(BaseModel):
     seed: int = 0
     api_keys: tuple[str, ...] = ()
     models: tuple[str, ...] = DEFAULT_MODELS
+    deprecated_models: dict[str, str] = Field(default_factory=lambda: dict(DEPRECATED))
+    shutdown_models: tuple[str, ...] = SHUTDOWN
+    default_thinking: bool = False
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1)
+    flex_latency_factor: float = Field(default=3.0, ge=1.0)
+    flex_extra_ms: float = Field(default=0.0, ge=0.0)
+    flex_shed_rate: float = _rate()
+    priority_downgrade_rate: float = _rate()
     log_size: int = Field(default=200_000, ge=1)
+    body_log_size: int = Field(default=2_000, ge=0)
 
-    @field_validator("api_keys", "models", mode="before")
+    @field_validator("api_keys", "models", "shutdown_models", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(item.strip() for item in value.split(",") if item.strip())
+            return tuple(item.strip().removeprefix("models/") for item in value.split(",") if item.strip())
+        if isinstance(value, list | tuple):
+            return tuple(str(item).removeprefix("models/") for item in value)
         return value
+
+    @field_validator("deprecated_models", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: Any) -> Any:
+        """`a=2027-05-07T00:00:00Z,b=...` (env and flags) or a JSON object (admin API)."""
+        if isinstance(value, str):
+            pairs = (item.split("=", 1) for item in value.split(",") if item.strip())
+            return {name.strip().removeprefix("models/"): when.strip() for name, when in pairs}
+        return value
+
+    def served(self, model: str) -> bool:
+        """Whether `model` (bare name) answers: listed or deprecated, and not shut down."""
+        return (model in self.models or model in self.deprecated_models) and model not in self.shutdown_models
+
+    def served_models(self) -> list[str]:
+        """The names `models.list` shows, in catalogue order."""
+        names = list(self.models) + [m for m in self.deprecated_models if m not in self.models]
+        return [name for name in names if name not in self.shutdown_models]
 
     @classmethod
     def from_sources(cls, environ: Mapping[str, str], argv: Sequence[str] | None = None) -> EmulatorConfig:

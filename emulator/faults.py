@@ -2,8 +2,10 @@
 
 A scripted rule applies to the next `times` generate calls whose prompt text contains `match`
 (an empty `match` matches every call); the first live matching rule wins, then it is spent.
-Refusals (`quota_*`, and `status` 429) are answered before quota admission and do not count
-against the emulator's quota; every other fault hits an admitted (counted) call.
+Refusals (`quota_*`, `status` 429, and `flex_shed`) are answered before quota admission and do not
+count against the emulator's quota; every other fault hits an admitted (counted) call. A
+`flex_shed` rule applies to calls with `serviceTier: flex` only (other calls pass it by) and answers
+what the API sends when it sheds Flex work (see `emulator.tiers`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ FaultKind = Literal[
     "quota_rpm",
     "quota_rpd",
     "quota_tpm",
+    "flex_shed",
 ]
 #: Kinds that refuse a call before it is admitted.
 QUOTA_KINDS = frozenset({"quota_rpm", "quota_rpd", "quota_tpm"})
+REFUSAL_KINDS = QUOTA_KINDS | {"flex_shed"}
 
 
 class ScriptedFault(BaseModel):
@@ -53,7 +57,7 @@ class ScriptedFault(BaseModel):
     @property
     def refusal(self) -> bool:
         """True when the fault answers before quota admission (a 429)."""
-        return self.kind in QUOTA_KINDS or (self.kind == "status" and self.status == 429)
+        return self.kind in REFUSAL_KINDS or (self.kind == "status" and self.status == 429)
 
 
 @dataclass
@@ -72,10 +76,10 @@ class FaultBook:
         """Append rules."""
         self._rules.extend(_Rule(fault, fault.times) for fault in faults)
 
-    def take(self, prompt: str, *, refusal: bool) -> ScriptedFault | None:
-        """Spend one use of the first rule matching `prompt`, if it is (or is not) a refusal."""
+    def take(self, prompt: str, *, refusal: bool, tier: str = "standard") -> ScriptedFault | None:
+        """Spend one use of the first rule matching `prompt` (and `tier`), if it is (or is not) a refusal."""
         for index, rule in enumerate(self._rules):
-            if rule.fault.match not in prompt:
+            if rule.fault.match not in prompt or (rule.fault.kind == "flex_shed" and tier != "flex"):
                 continue
             if rule.fault.refusal != refusal:
                 return None

@@ -1,74 +1,84 @@
-"""Parsing and validation of Gemini request bodies (`generateContent`, `countTokens`).
+"""Parsing and validation of `generateContent` / `countTokens` bodies into a `GenerateRequest`.
 
-Validation follows the real API where it matters to a client: malformed JSON, missing or empty
-`contents`, wrong types, bad roles and out-of-range `generationConfig` values answer 400
-INVALID_ARGUMENT. So do unknown keys in the request, its contents and parts, `generationConfig` and
-`safetySettings`, as the real API's proto JSON parser does: `Invalid JSON payload received. Unknown
-name "x" at 'generation_config': Cannot find field.`, with a `google.rpc.BadRequest` detail (the
-shape of the real API's answers quoted in google-gemini/gemini-cli#13972 and gera2ld/ai.nvim#13). Names
-are accepted in lowerCamelCase and in the proto's snake_case, as the API accepts both; the known
-names are every one google-genai 3.4 can send to the Gemini Developer API (its `_to_mldev`
-converters), so a request the SDK builds is never refused for its shape.
+Names are checked by `emulator.protos` (unknown name -> 400 as the API's parser answers); values
+here, with the API's messages where they are known (`* GenerateContentRequest.contents: contents
+is not specified`, `Invalid value at '...' (TYPE), "x"`, `Base64 decoding failed for "..."`,
+thinking and schema rules in their own modules). A request the SDK builds is never refused for
+its shape.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.catalog import ModelSpec, spec_for
+from emulator.genconfig import parse_generation_config
+from emulator.media import FileLookup, Media, count, decode_base64, video_seconds
+from emulator.protos import InvalidRequest, invalid_value, normalize
+from emulator.signatures import check_signatures
 from emulator.textgen import count_prompt_tokens
+from emulator.thinking import Thinking
+from emulator.tools import ToolUse, parse_tools
 
-#: Roles a content turn may carry.
+__all__ = ["GenerateRequest", "InvalidRequest", "ParseContext", "parse_count_tokens", "parse_generate"]
+
 VALID_ROLES = frozenset({"user", "model", "function"})
-#: Keys of which a part must have one.
-PART_DATA_KEYS = frozenset(
-    {"text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode", "codeExecutionResult"}
-)
-#: `generationConfig.responseMimeType` values the API allows.
-MIME_TYPES = frozenset({"text/plain", "application/json", "application/xml", "application/yaml", "text/x.enum"})
-#: Most stop sequences the API allows.
-MAX_STOP_SEQUENCES = 5
-
-#: Field names of each message the emulator reads (lowerCamelCase; snake_case is accepted too).
-REQUEST_FIELDS = frozenset({
-    "model", "contents", "generationConfig", "systemInstruction", "safetySettings", "tools", "toolConfig",
-    "cachedContent", "labels", "serviceTier", "store", "continuationToken",
-})
-CONTENT_FIELDS = frozenset({"role", "parts"})
-PART_FIELDS = PART_DATA_KEYS | {
-    "thought", "thoughtSignature", "videoMetadata", "partMetadata", "mediaResolution", "audioMetadata",
-    "audioTranscription", "documentMetadata", "mediaProcessing", "speechMetadata", "spreadsheetMetadata",
-    "toolCall", "toolResponse",
-}
-GENERATION_CONFIG_FIELDS = frozenset({
-    "stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema", "responseModalities",
-    "candidateCount", "maxOutputTokens", "temperature", "topP", "topK", "seed", "presencePenalty",
-    "frequencyPenalty", "responseLogprobs", "logprobs", "enableEnhancedCivicAnswers", "speechConfig",
-    "thinkingConfig", "imageConfig", "mediaResolution", "audioTranscriptionConfig",
-})
-SAFETY_SETTING_FIELDS = frozenset({"category", "threshold"})
-COUNT_TOKENS_FIELDS = frozenset({"contents", "generateContentRequest"})
+PART_DATA_KEYS = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
+                  "codeExecutionResult")
+HARM_CATEGORIES = frozenset({"HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
+                             "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT",
+                             "HARM_CATEGORY_CIVIC_INTEGRITY", "HARM_CATEGORY_UNSPECIFIED"})
+THRESHOLDS = frozenset({"HARM_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE",
+                        "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"})
+#: `serviceTier` values: the SDK sends the lowercase names; the proto enum names are taken too.
+TIERS = {"unspecified": "standard", "standard": "standard", "flex": "flex", "priority": "priority"}
+CACHE_WITH_TOOLS = ("CachedContent can not be used with GenerateContent request setting system_instruction, tools "
+                    "or tool_config.\n\nProposed fix: move those values to CachedContent from GenerateContent request.")
+#: A cachedContent name -> (model, cached prompt tokens), or None when unknown.
+CacheLookup = Callable[[str], "tuple[str, int] | None"]
 
 
-class InvalidRequest(Exception):
-    """The body is not a valid request: answer 400 INVALID_ARGUMENT with this message (and ``details``)."""
+class CacheNotFound(Exception):
+    """`cachedContent` names no cache: the API answers 403 PERMISSION_DENIED."""
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.details = details or []
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What validation needs beyond the body: the model, the API version and the emulator's state."""
+
+    spec: ModelSpec = field(default_factory=lambda: spec_for("gemini-3.5-flash"))
+    version: str = "v1beta"
+    default_thinking: bool = False
+    file_lookup: FileLookup = lambda uri: None
+    cache_lookup: CacheLookup = lambda name: None
 
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    """What the emulator needs from a request: its texts and the generation knobs."""
+    """What the emulator needs from a request."""
 
     texts: tuple[str, ...]
     turns: int
+    media: tuple[Media, ...] = ()
+    cached_tokens: int = 0
     max_output_tokens: int | None = None
     stop_sequences: tuple[str, ...] = ()
     candidate_count: int = 1
     response_mime_type: str = "text/plain"
+    response_schema: Any = None
+    json_schema: bool = False
+    thinking: Thinking = Thinking()
+    seed: int | None = None
+    response_logprobs: bool = False
+    logprobs: int = 0
+    tools: ToolUse = ToolUse()
+    answers_function: bool = False
+    last_user_text: str = ""
+    service_tier: str = "standard"
+    cached_content: str | None = None
 
     @property
     def prompt_text(self) -> str:
@@ -76,9 +86,21 @@ class GenerateRequest:
         return "\n".join(self.texts)
 
     @property
-    def prompt_tokens(self) -> int:
-        """Prompt tokens by the rule in `emulator.textgen`."""
+    def text_tokens(self) -> int:
+        """Text tokens: words + 3 per turn (emulator.textgen)."""
         return count_prompt_tokens(self.texts, self.turns)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """promptTokenCount: text, media and cached tokens (what the TPM quota counts)."""
+        return self.text_tokens + sum(m.tokens for m in self.media) + self.cached_tokens
+
+    def token_details(self) -> list[dict[str, Any]]:
+        """`promptTokensDetails`: tokens by modality, TEXT first."""
+        by: dict[str, int] = {"TEXT": self.text_tokens}
+        for item in self.media:
+            by[item.modality] = by.get(item.modality, 0) + item.tokens
+        return [{"modality": modality, "tokenCount": tokens} for modality, tokens in by.items()]
 
 
 def load_json_object(body: bytes) -> dict[str, Any]:
@@ -92,148 +114,150 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def parse_generate(body: bytes) -> GenerateRequest:
-    """Validate a `generateContent` / `streamGenerateContent` body."""
-    data = load_json_object(body)
-    return _parse_request(data, "GenerateContentRequest")
+def parse_generate(body: bytes | dict[str, Any], ctx: ParseContext | None = None) -> GenerateRequest:
+    """Validate a `generateContent` / `streamGenerateContent` body (bytes or an already-decoded dict)."""
+    data = load_json_object(body) if isinstance(body, bytes) else body
+    return _parse_request(normalize(data, "GenerateContentRequest"), "GenerateContentRequest", ctx or ParseContext())
 
 
-def parse_count_tokens(body: bytes) -> GenerateRequest:
+def parse_count_tokens(body: bytes | dict[str, Any], ctx: ParseContext | None = None) -> GenerateRequest:
     """Validate a `countTokens` body: `contents` or a nested `generateContentRequest`."""
-    data = load_json_object(body)
-    _check_fields(data, COUNT_TOKENS_FIELDS, "")
-    nested = data.get("generateContentRequest", data.get("generate_content_request"))
+    data = normalize(load_json_object(body) if isinstance(body, bytes) else body, "CountTokensRequest")
+    nested = data.get("generateContentRequest")
     if nested is not None:
-        if not isinstance(nested, dict):
-            raise InvalidRequest("* CountTokensRequest.generate_content_request: must be a message.")
-        return _parse_request(nested, "CountTokensRequest.generate_content_request")
-    return _parse_request(data, "CountTokensRequest")
+        return _parse_request(nested, "CountTokensRequest.generate_content_request", ctx or ParseContext())
+    return _parse_request(data, "CountTokensRequest", ctx or ParseContext())
 
 
-def _parse_request(data: dict[str, Any], where: str) -> GenerateRequest:
-    _check_fields(data, REQUEST_FIELDS, "" if where == "GenerateContentRequest" else "generate_content_request")
-    data = _camel_keys(data)
+def _parse_request(data: dict[str, Any], where: str, ctx: ParseContext) -> GenerateRequest:
     contents = data.get("contents")
     if not contents:
         raise InvalidRequest(f"* {where}.contents: contents is not specified")
-    if not isinstance(contents, list):
-        raise InvalidRequest(f"* {where}.contents: must be a list")
-    texts: list[str] = []
-    turns = len(contents)
+    reader = _ContentReader(ctx)
+    reader.resolution = (data.get("generationConfig") or {}).get("mediaResolution")
     system = data.get("systemInstruction")
     if system is not None:
-        texts.extend(_content_texts(system, f"{where}.system_instruction"))
-        turns += 1
+        reader.read(system, f"{where}.system_instruction", "system_instruction")
     for i, content in enumerate(contents):
-        texts.extend(_content_texts(content, f"{where}.contents[{i}]"))
-    _check_list_of_dicts(data.get("safetySettings"), f"{where}.safety_settings")
-    config = _parse_generation_config(data.get("generationConfig"), f"{where}.generation_config")
-    return GenerateRequest(texts=tuple(texts), turns=turns, **config)
+        reader.read(content, f"{where}.contents[{i}]", f"contents[{i}]")
+    if ctx.spec.gemini3:
+        check_signatures(contents)
+    _check_safety(data.get("safetySettings") or [], ctx.version)
+    config = parse_generation_config(data.get("generationConfig"), f"{where}.generation_config", ctx.spec,
+                                     version=ctx.version, default_thinking=ctx.default_thinking)
+    tools = parse_tools(data.get("tools"), data.get("toolConfig"), ctx.version)
+    cached, cached_tokens = _cached_content(data, ctx)
+    return GenerateRequest(
+        texts=tuple(reader.texts), turns=len(contents) + (system is not None), media=tuple(reader.media),
+        cached_tokens=cached_tokens, tools=tools, answers_function=_answers_function(contents),
+        last_user_text=_last_user_text(contents), service_tier=_tier(data.get("serviceTier"), ctx.version),
+        cached_content=cached, **config)
 
 
-def _content_texts(content: Any, where: str) -> list[str]:
-    if not isinstance(content, dict):
-        raise InvalidRequest(f"* {where}: must be a Content message")
-    _check_fields(content, CONTENT_FIELDS, _path(where))
-    role = content.get("role")
-    if role is not None and (not isinstance(role, str) or (role and role not in VALID_ROLES)):
-        raise InvalidRequest("Please use a valid role: user, model.")
-    parts = content.get("parts")
-    if not parts or not isinstance(parts, list):
-        raise InvalidRequest(f"* {where}.parts: contents.parts must not be empty.")
-    texts: list[str] = []
-    for j, part in enumerate(parts):
-        if isinstance(part, dict):
-            _check_fields(part, PART_FIELDS, _path(f"{where}.parts[{j}]"))
-            part = _camel_keys(part)
-        if not isinstance(part, dict) or not PART_DATA_KEYS & part.keys():
-            raise InvalidRequest(
-                f"* {where}.parts[{j}].data: required oneof field 'data' must have one initialized field"
-            )
+class _ContentReader:
+    """Collects texts and media of contents, checking each part."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.texts: list[str] = []
+        self.media: list[Media] = []
+        self.resolution: str | None = None
+
+    def read(self, content: dict[str, Any], where: str, path: str) -> None:
+        role = content.get("role")
+        if role is not None and (not isinstance(role, str) or (role and role not in VALID_ROLES)):
+            raise InvalidRequest("Please use a valid role: user, model.")
+        parts = content.get("parts")
+        if not parts:
+            raise InvalidRequest(f"* {where}.parts: contents.parts must not be empty.")
+        for j, part in enumerate(parts):
+            self.part(part, f"{where}.parts[{j}]", f"{path}.parts[{j}]")
+
+    def part(self, part: dict[str, Any], where: str, path: str) -> None:
+        if not any(key in part for key in PART_DATA_KEYS):
+            raise InvalidRequest(f"* {where}.data: required oneof field 'data' must have one initialized field")
+        signature = part.get("thoughtSignature")
+        if signature is not None and (not isinstance(signature, str) or decode_base64(signature) is None):
+            raise InvalidRequest(f"Invalid value at '{path}.thought_signature' (TYPE_BYTES), {_b64_echo(signature)}")
         if "text" in part:
             if not isinstance(part["text"], str):
-                raise InvalidRequest(f"* {where}.parts[{j}].text: must be a string")
-            texts.append(part["text"])
-    return texts
+                raise invalid_value(f"{path}.text", "TYPE_STRING", part["text"], self.ctx.version)
+            if not part.get("thought"):
+                self.texts.append(part["text"])
+        level = part.get("mediaResolution")
+        resolution = level.get("level") if isinstance(level, dict) else None
+        if "inlineData" in part:
+            self.inline(part["inlineData"], f"{path}.inline_data", resolution)
+        if "fileData" in part:
+            self.file(part["fileData"], f"{path}.file_data", resolution, part.get("videoMetadata"))
+
+    def inline(self, blob: dict[str, Any], path: str, resolution: str | None) -> None:
+        mime, data = blob.get("mimeType"), blob.get("data")
+        if not isinstance(mime, str) or not mime:
+            raise InvalidRequest(f"* GenerateContentRequest.{path}.mime_type: inline_data.mime_type must be set.")
+        raw = decode_base64(data) if isinstance(data, str) else None
+        if raw is None:
+            raise InvalidRequest(f"Invalid value at '{path}.data' (TYPE_BYTES), {_b64_echo(data)}")
+        self.media.append(count(mime, raw, gemini3=self.ctx.spec.gemini3, resolution=resolution or self.resolution))
+
+    def file(self, ref: dict[str, Any], path: str, resolution: str | None, metadata: Any) -> None:
+        uri, mime = ref.get("fileUri"), ref.get("mimeType")
+        if not isinstance(uri, str) or not uri:
+            raise InvalidRequest(f"* GenerateContentRequest.{path}.file_uri: file_uri must be set.")
+        known = self.ctx.file_lookup(uri)
+        kind = mime if isinstance(mime, str) and mime else (known[0] if known else "application/octet-stream")
+        self.media.append(count(kind, known[1] if known else None, gemini3=self.ctx.spec.gemini3,
+                                resolution=resolution or self.resolution, seconds=video_seconds(metadata)))
 
 
-def _check_list_of_dicts(value: Any, where: str) -> None:
-    if value is not None and (not isinstance(value, list) or not all(isinstance(v, dict) for v in value)):
-        raise InvalidRequest(f"* {where}: must be a list of messages")
-    for i, item in enumerate(value or []):
-        _check_fields(item, SAFETY_SETTING_FIELDS, _path(f"{where}[{i}]"))
+def _b64_echo(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return f'Base64 decoding failed for "{text[:64]}{"..." if len(text) > 64 else ""}"'
 
 
-def _check_fields(message: dict[str, Any], known: frozenset[str], path: str) -> None:
-    """Refuse names ``known`` does not hold (in either spelling), as the API's JSON parser does."""
-    unknown = [name for name in message if name not in known and _camel(name) not in known]
-    if not unknown:
-        return
-    at = f" at '{path}'" if path else ""
-    lines = [f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.' for name in unknown]
-    violations = [{**({"field": path} if path else {}), "description": line} for line in lines]
-    raise InvalidRequest("\n".join(lines), [{"@type": "type.googleapis.com/google.rpc.BadRequest",
-                                              "fieldViolations": violations}])
+def _check_safety(settings: list[dict[str, Any]], version: str) -> None:
+    for i, setting in enumerate(settings):
+        category, threshold = setting.get("category"), setting.get("threshold")
+        if category not in HARM_CATEGORIES:
+            raise invalid_value(f"safety_settings[{i}].category", "HarmCategory", category, version)
+        if threshold not in THRESHOLDS:
+            raise invalid_value(f"safety_settings[{i}].threshold", "SafetySetting.HarmBlockThreshold", threshold,
+                                version)
 
 
-def _camel(name: str) -> str:
-    """``generation_config`` -> ``generationConfig`` (proto JSON accepts both)."""
-    head, *rest = name.split("_")
-    return head + "".join(word[:1].upper() + word[1:] for word in rest)
-
-
-def _camel_keys(message: dict[str, Any]) -> dict[str, Any]:
-    """The message with its top-level names in lowerCamelCase (what the rest of the parser reads)."""
-    return {_camel(name): value for name, value in message.items()}
-
-
-def _path(where: str) -> str:
-    """A field path as the API's messages print it: ``contents[0].parts[1]``, without the message name."""
-    return where.split(".", 1)[1] if "." in where else ""
-
-
-def _number(config: dict[str, Any], key: str, where: str, low: float, high: float) -> None:
-    value = config.get(key)
+def _tier(value: Any, version: str) -> str:
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidRequest(f"* {where}.{key}: must be a number in [{low}, {high}]")
+        return "standard"
+    name = value.lower().removeprefix("service_tier_") if isinstance(value, str) else None
+    if name not in TIERS:
+        raise invalid_value("service_tier", "ServiceTier", value, version)
+    return TIERS[name]
 
 
-def _integer(config: dict[str, Any], key: str, where: str, low: int, high: int) -> int | None:
-    value = config.get(key)
-    if value is None:
-        return None
-    integral = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
-    if not integral or not low <= value <= high:
-        raise InvalidRequest(f"* {where}.{key}: must be an integer in [{low}, {high}]")
-    return int(value)
+def _cached_content(data: dict[str, Any], ctx: ParseContext) -> tuple[str | None, int]:
+    name = data.get("cachedContent")
+    if name is None:
+        return None, 0
+    if not isinstance(name, str):
+        raise invalid_value("cached_content", "TYPE_STRING", name, ctx.version)
+    found = ctx.cache_lookup(name)
+    if found is None:
+        raise CacheNotFound(name)
+    if any(data.get(key) is not None for key in ("systemInstruction", "tools", "toolConfig")):
+        raise InvalidRequest(CACHE_WITH_TOOLS)
+    model, tokens = found
+    if model != ctx.spec.name:
+        raise InvalidRequest(f"Model used by GenerateContent request (models/{ctx.spec.name}) and CachedContent "
+                             f"(models/{model}) has to be the same.")
+    return name, tokens
 
 
-def _parse_generation_config(config: Any, where: str) -> dict[str, Any]:
-    if config is None:
-        return {}
-    if not isinstance(config, dict):
-        raise InvalidRequest(f"* {where}: must be a GenerationConfig message")
-    _check_fields(config, GENERATION_CONFIG_FIELDS, _path(where))
-    config = _camel_keys(config)
-    _number(config, "temperature", where, 0.0, 2.0)
-    _number(config, "topP", where, 0.0, 1.0)
-    _number(config, "topK", where, 1.0, 1_000_000.0)
-    stops = config.get("stopSequences") or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise InvalidRequest(f"* {where}.stop_sequences: must be a list of strings")
-    if len(stops) > MAX_STOP_SEQUENCES:
-        raise InvalidRequest(f"* {where}.stop_sequences: at most {MAX_STOP_SEQUENCES} stop sequences are allowed")
-    mime = config.get("responseMimeType")
-    if mime is not None and mime not in MIME_TYPES:
-        raise InvalidRequest(
-            f"* {where}.response_mime_type: allowed mimetypes are `text/plain`, `application/json`, "
-            "`application/xml`, `application/yaml` and `text/x.enum`."
-        )
-    return {
-        "max_output_tokens": _integer(config, "maxOutputTokens", where, 1, 1_000_000),
-        "stop_sequences": tuple(stops),
-        "candidate_count": _integer(config, "candidateCount", where, 1, 8) or 1,
-        "response_mime_type": mime or "text/plain",
-    }
+def _answers_function(contents: list[dict[str, Any]]) -> bool:
+    return any("functionResponse" in part for part in contents[-1].get("parts") or [])
+
+
+def _last_user_text(contents: list[dict[str, Any]]) -> str:
+    for content in reversed(contents):
+        if content.get("role") in (None, "", "user"):
+            return "\n".join(p["text"] for p in content.get("parts") or [] if isinstance(p.get("text"), str))
+    return ""

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from emulator.admin import add_admin_routes
+from emulator.caches import add_cache_routes
 from emulator.config import EmulatorConfig
 from emulator.generate import model_action
 from emulator.models import get_model, list_models
@@ -21,8 +22,8 @@ log = logging.getLogger("emulator")
 
 #: API versions served (the SDK 3.x defaults to v1 unless told v1beta).
 API_VERSIONS = ("v1beta", "v1")
-#: Largest request body accepted (the real API allows 20 MB of inline data).
-MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Largest body aiohttp reads at all; the `max_request_bytes` knob (100 MB by default) answers below it.
+MAX_BODY_BYTES = 2 * 1024 * 1024 * 1024
 #: Listen backlog: a benchmark may open 1,000 connections at once.
 BACKLOG = 4096
 
@@ -39,7 +40,8 @@ async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPMethodNotAllowed:
         return error_response(404, f"Method {request.method} is not supported on {request.path}.")
     except web.HTTPRequestEntityTooLarge:
-        return error_response(400, "Request payload size exceeds the limit.")
+        limit = request.app[STATE_KEY].config.max_request_bytes
+        return error_response(400, f"Request payload size exceeds the limit: {limit} bytes.")
 
 
 def create_app(config: EmulatorConfig | None = None) -> web.Application:
@@ -47,9 +49,11 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     app = web.Application(middlewares=[envelope_errors], client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = EmulatorState(config or EmulatorConfig())
     for version in API_VERSIONS:
+        # Models and generation (issue 15).
         app.router.add_get(f"/{version}/models", list_models)
         app.router.add_get(f"/{version}/models/{{model}}", get_model)
         app.router.add_post(f"/{version}/models/{{target}}", model_action)
+        add_cache_routes(app, version)
     add_admin_routes(app)
     return app
 

@@ -8,8 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.cachestore import CacheStore
 from emulator.config import STARTUP_ONLY, EmulatorConfig
 from emulator.faults import FaultBook
+from emulator.media import FileLookup
 from emulator.quota import Limits, QuotaTracker
 from emulator.reqlog import RequestLog
 
@@ -24,10 +26,13 @@ class EmulatorState:
     def __init__(self, config: EmulatorConfig) -> None:
         self.startup = config
         self.config = config
-        self.log = RequestLog(config.log_size)
+        self.log = RequestLog(config.log_size, config.body_log_size)
         self.quota = QuotaTracker()
         self.faults = FaultBook()
         self.rng = random.Random(config.seed)
+        self.caches = CacheStore()
+        #: Resolves a `fileData.fileUri` to (mime type, bytes); the Files API module may replace it.
+        self.file_lookup: FileLookup = lambda uri: None
 
     @property
     def limits(self) -> Limits:
@@ -43,16 +48,17 @@ class EmulatorState:
         new = self.config.updated(changes)
         if new.seed != self.config.seed:
             self.rng = random.Random(new.seed)
-        self.log.resize(new.log_size)
+        self.log.resize(new.log_size, new.body_log_size)
         self.config = new
         return new
 
     def reset(self) -> None:
         """Back to the start-up config, with an empty log, quota windows and fault book."""
         self.config = self.startup
-        self.log = RequestLog(self.startup.log_size)
+        self.log = RequestLog(self.startup.log_size, self.startup.body_log_size)
         self.quota.clear()
         self.faults.clear()
+        self.caches.clear()
         self.rng = random.Random(self.startup.seed)
 
 

@@ -123,6 +123,11 @@ def plan_generation(
     text = generate_text(model, prompt, forced_tokens or natural_length(model, prompt))
     if json_output:
         text = json.dumps({"text": text})
+    return cut(text, max_output_tokens=max_output_tokens, stop_sequences=stop_sequences)
+
+
+def cut(text: str, *, max_output_tokens: int | None = None, stop_sequences: Sequence[str] = ()) -> Generation:
+    """`text` cut before the first stop sequence (STOP), then capped at `max_output_tokens` words (MAX_TOKENS)."""
     cuts = [text.find(stop) for stop in stop_sequences if stop and stop in text]
     if cuts:
         text = text[: min(cuts)]

@@ -182,25 +182,32 @@ def candidate(text: str | None, finish_reason: str | None = None, index: int = 0
 
 
 def response_body(
-    candidates: Iterable[dict[str, Any]], *, model_version: str, response_id: str, usage_metadata: dict[str, Any] | None
+    candidates: Iterable[dict[str, Any]], *, model_version: str, response_id: str,
+    usage_metadata: dict[str, Any] | None, model_status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A GenerateContentResponse (also one stream chunk)."""
+    """A GenerateContentResponse (also one stream chunk); `model_status` for a deprecated model."""
     body: dict[str, Any] = {"candidates": list(candidates)}
     if usage_metadata is not None:
         body["usageMetadata"] = usage_metadata
     body["modelVersion"] = model_version
     body["responseId"] = response_id
+    if model_status is not None:
+        body["modelStatus"] = model_status
     return body
 
 
-def blocked_prompt_body(*, prompt_tokens: int, model_version: str, response_id: str) -> dict[str, Any]:
+def blocked_prompt_body(*, prompt_tokens: int, model_version: str, response_id: str,
+                        model_status: dict[str, Any] | None = None) -> dict[str, Any]:
     """A response whose prompt was blocked: promptFeedback and no candidates."""
-    return {
+    body = {
         "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": safety_ratings(blocked=True)},
         "usageMetadata": {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens},
         "modelVersion": model_version,
         "responseId": response_id,
     }
+    if model_status is not None:
+        body["modelStatus"] = model_status
+    return body
 
 
 def sse_frame(body: dict[str, Any]) -> bytes:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 from google import genai
-from google.genai import errors
+from google.genai import errors, types
 
 from emulator.textgen import key_fingerprint
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
@@ -50,7 +50,7 @@ def test_config_never_shows_keys(emulator) -> None:
 def test_request_log_has_tag_and_metadata_but_no_prompt_or_key(emulator, client: genai.Client) -> None:
     before = time.time()
     client.models.generate_content(model=MODEL, contents="secret words [[tag:log-1]]")
-    client.models.generate_content(model="gemini-2.5-pro", contents="other [[tag:log-2]]")
+    client.models.generate_content(model="gemini-3.8-flash", contents="other [[tag:log-2]]")
 
     entries = emulator.requests(tag="log-1")
 
@@ -64,7 +64,7 @@ def test_request_log_has_tag_and_metadata_but_no_prompt_or_key(emulator, client:
     assert before <= entry["ts"] <= time.time()
     raw = emulator.admin.get("/_emulator/requests").text
     assert "secret" not in raw and "test-key" not in raw
-    assert [e["tag"] for e in emulator.requests(model="gemini-2.5-pro")] == ["log-2"]
+    assert [e["tag"] for e in emulator.requests(model="gemini-3.8-flash")] == ["log-2"]
     assert emulator.requests(since=time.time() + 1) == []
 
 
@@ -114,3 +114,36 @@ def test_unknown_path_answers_the_error_envelope(emulator) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_a_logged_body_is_exactly_what_the_sdk_sent_and_can_be_fetched_by_id(emulator, client: genai.Client) -> None:
+    config = types.GenerateContentConfig(
+        system_instruction="be terse", temperature=0.3, seed=5, service_tier="flex",
+        thinking_config=types.ThinkingConfig(thinking_level="LOW", include_thoughts=True),
+        response_mime_type="application/json", response_json_schema={"type": "object", "properties": {
+            "n": {"type": "integer"}}})
+    client.models.generate_content(model=MODEL, contents="body check [[tag:body-1]]", config=config)
+
+    entry = emulator.requests(tag="body-1")[0]
+    fetched = emulator.admin.get(f"/_emulator/requests/{entry['request_id']}").json()
+
+    assert entry["service_tier"] == "flex" and "body" not in entry
+    body = fetched["body"]
+    assert body["contents"] == [{"parts": [{"text": "body check [[tag:body-1]]"}], "role": "user"}]
+    assert body["systemInstruction"] == {"parts": [{"text": "be terse"}], "role": "user"}
+    assert body["serviceTier"] == "flex"
+    assert body["generationConfig"] == {
+        "temperature": 0.3, "seed": 5, "responseMimeType": "application/json",
+        "responseJsonSchema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        "thinkingConfig": {"include_thoughts": True, "thinking_level": "LOW"}}
+
+
+def test_the_body_ring_is_bounded_by_its_knob(emulator, client: genai.Client) -> None:
+    emulator.configure(body_log_size=2)
+    for i in range(3):
+        client.models.generate_content(model=MODEL, contents=f"ring {i} [[tag:ring]]")
+
+    entries = emulator.requests(tag="ring", bodies=1)
+
+    assert [e["body"] is None for e in entries] == [True, False, False]
+    assert emulator.admin.get("/_emulator/requests/nope").status_code == 404

@@ -8,7 +8,7 @@ import time
 import aiohttp
 import psutil
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 CONCURRENCY = 1000
 #: Each stream: 8 chunks of 4 words; the last is due at 0.6 + 28 / 20 = 2.0 s.
 KNOBS = {"ttft_ms": 600, "tokens_per_second": 20, "output_tokens": 30, "chunk_tokens": 4}

@@ -10,7 +10,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 
 
 def test_scripted_503_twice_then_success(emulator, client: genai.Client) -> None:

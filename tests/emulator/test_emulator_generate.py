@@ -12,7 +12,7 @@ from google.genai import errors, types
 
 from emulator.textgen import count_words
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 
 
 def test_generate_returns_text_finish_reason_usage_and_version(client: genai.Client) -> None:
@@ -26,14 +26,14 @@ def test_generate_returns_text_finish_reason_usage_and_version(client: genai.Cli
     assert usage.prompt_token_count == 7
     assert usage.candidates_token_count == count_words(response.text)
     assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
-    assert response.model_version == "gemini-2.5-flash-emu-001"
+    assert response.model_version == "gemini-3.5-flash-emu-001"
     assert response.response_id
 
 
 def test_same_prompt_gives_same_text_and_models_differ(client: genai.Client) -> None:
     first = client.models.generate_content(model=MODEL, contents="determinism check")
     second = client.models.generate_content(model=MODEL, contents="determinism check")
-    other_model = client.models.generate_content(model="gemini-2.5-pro", contents="determinism check")
+    other_model = client.models.generate_content(model="gemini-3.8-flash", contents="determinism check")
     other_prompt = client.models.generate_content(model=MODEL, contents="determinism check!")
 
     assert first.text == second.text
@@ -94,12 +94,12 @@ def test_count_tokens_uses_the_documented_rule(client: genai.Client) -> None:
 
 def test_list_and_get_models(client: genai.Client) -> None:
     names = [model.name for model in client.models.list()]
-    model = client.models.get(model="gemini-2.5-pro")
+    model = client.models.get(model="gemini-3.8-flash")
 
-    assert {"models/gemini-2.5-flash", "models/gemini-2.5-pro", "models/gemini-2.5-flash-lite"} <= set(names)
-    assert "models/gemini-2.0-flash" in names
-    assert model.name == "models/gemini-2.5-pro"
-    assert model.display_name == "Gemini 2.5 Pro"
+    assert {"models/gemini-3.5-flash", "models/gemini-3.8-flash", "models/gemini-2.5-flash-lite"} <= set(names)
+    assert "models/gemini-2.0-flash" not in names
+    assert model.name == "models/gemini-3.8-flash"
+    assert model.display_name == "Gemini 3.8 Flash"
     assert model.input_token_limit and model.output_token_limit
     assert "generateContent" in model.supported_actions
 
@@ -200,11 +200,11 @@ def test_snake_case_names_are_accepted_as_the_api_accepts_them(emulator) -> None
 
 def test_every_config_the_sdk_builds_is_accepted(client: genai.Client) -> None:
     config = types.GenerateContentConfig(
-        system_instruction="s", temperature=0.2, top_p=0.9, top_k=40, candidate_count=1, max_output_tokens=50,
+        system_instruction="s", temperature=0.2, top_p=0.9, top_k=40, candidate_count=1, max_output_tokens=500,
         stop_sequences=["END"], response_mime_type="text/plain", seed=1, presence_penalty=0.1,
         frequency_penalty=0.1, safety_settings=[types.SafetySetting(category="HARM_CATEGORY_HARASSMENT",
                                                                     threshold="BLOCK_ONLY_HIGH")],
-        thinking_config=types.ThinkingConfig(thinking_budget=0))
+        thinking_config=types.ThinkingConfig(thinking_level="LOW"))
     contents = [types.Content(role="user", parts=[types.Part(text="hello", thought=False)])]
 
     assert client.models.generate_content(model=MODEL, contents=contents, config=config).text

@@ -10,7 +10,7 @@ from google.genai import errors
 
 from emulator.quota import PACIFIC, Limits, QuotaTracker, seconds_to_pacific_midnight
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 
 
 def _detail(exc: errors.APIError, kind: str) -> dict:
@@ -52,7 +52,7 @@ def test_quota_is_per_model_and_refusals_do_not_count(emulator, client: genai.Cl
         with pytest.raises(errors.ClientError):
             client.models.generate_content(model=MODEL, contents="b")
 
-    assert client.models.generate_content(model="gemini-2.5-pro", contents="c").text
+    assert client.models.generate_content(model="gemini-3.8-flash", contents="c").text
     assert emulator.admin.get("/_emulator/quota").json()[MODEL]["rpm"] == 1
 
 

@@ -10,7 +10,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 
 
 def test_stream_yields_chunks_with_usage_and_finish_on_the_last(emulator, client: genai.Client) -> None:
@@ -26,7 +26,7 @@ def test_stream_yields_chunks_with_usage_and_finish_on_the_last(emulator, client
     assert last.candidates[0].finish_reason == types.FinishReason.STOP
     assert last.usage_metadata.prompt_token_count == 5
     assert last.usage_metadata.candidates_token_count == len(whole.split())
-    assert all(chunk.model_version == "gemini-2.5-flash-emu-001" for chunk in chunks)
+    assert all(chunk.model_version == "gemini-3.5-flash-emu-001" for chunk in chunks)
 
 
 def test_frames_are_data_lines_with_crlf_framing(emulator) -> None:

@@ -24,10 +24,10 @@ def test_token_rule_is_words_plus_three_per_turn_not_chars_over_four() -> None:
 
 
 def test_natural_length_is_between_20_and_60_and_stable() -> None:
-    lengths = {natural_length("gemini-2.5-flash", f"p{i}") for i in range(200)}
+    lengths = {natural_length("gemini-3.5-flash", f"p{i}") for i in range(200)}
 
     assert min(lengths) >= 20 and max(lengths) <= 60 and len(lengths) > 20
-    assert generate_text("models/gemini-2.5-flash", "x", 30) == generate_text("gemini-2.5-flash", "x", 30)
+    assert generate_text("models/gemini-3.5-flash", "x", 30) == generate_text("gemini-3.5-flash", "x", 30)
 
 
 @pytest.mark.parametrize("chunk_tokens", [1, 3, 4, 100])

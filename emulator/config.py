@@ -23,6 +23,7 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "gemini-2.5-flash-lite",
     "gemini-2.0-flash",
 )
+GIB = 1024 * 1024 * 1024
 #: Env var prefix of every knob.
 ENV_PREFIX = "EMULATOR_"
 #: Knobs that only make sense at start-up (the admin API refuses to change them).
@@ -63,6 +64,11 @@ class EmulatorConfig(BaseModel):
     api_keys: tuple[str, ...] = ()
     models: tuple[str, ...] = DEFAULT_MODELS
     log_size: int = Field(default=200_000, ge=1)
+    # Batch Mode and the Files API (emulator/batches.py, emulator/files.py; README "Batch Mode").
+    file_max_bytes: int = Field(default=2 * GIB, ge=1)
+    files_max_total_bytes: int = Field(default=20 * GIB, ge=1)
+    file_ttl_s: float = Field(default=48 * 3600.0, gt=0.0)
+    file_processing_s: float = Field(default=0.0, ge=0.0)
 
     @field_validator("api_keys", "models", mode="before")
     @classmethod

@@ -26,6 +26,8 @@ OUTCOMES = frozenset(
         "auth",
         "invalid",
         "not_found",
+        # Batch Mode and the Files API: the concurrency cap, the enqueued-token cap, the storage cap.
+        "quota_files",
     }
 )
 

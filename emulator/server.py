@@ -12,6 +12,7 @@ from aiohttp import web
 
 from emulator.admin import add_admin_routes
 from emulator.config import EmulatorConfig
+from emulator.files import add_file_routes
 from emulator.generate import model_action
 from emulator.models import get_model, list_models
 from emulator.state import STATE_KEY, EmulatorState
@@ -46,6 +47,8 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     """Build the emulator application for `config` (defaults when None)."""
     app = web.Application(middlewares=[envelope_errors], client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = EmulatorState(config or EmulatorConfig())
+    # Batch Mode and the Files API; batch create must be registered before `models/{target}`.
+    add_file_routes(app, API_VERSIONS)
     for version in API_VERSIONS:
         app.router.add_get(f"/{version}/models", list_models)
         app.router.add_get(f"/{version}/models/{{model}}", get_model)

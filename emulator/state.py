@@ -10,6 +10,7 @@ from aiohttp import web
 
 from emulator.config import STARTUP_ONLY, EmulatorConfig
 from emulator.faults import FaultBook
+from emulator.filestore import FileStore
 from emulator.quota import Limits, QuotaTracker
 from emulator.reqlog import RequestLog
 
@@ -28,6 +29,8 @@ class EmulatorState:
         self.quota = QuotaTracker()
         self.faults = FaultBook()
         self.rng = random.Random(config.seed)
+        # Batch Mode and the Files API (emulator/batches.py, emulator/files.py).
+        self.files = FileStore()
 
     @property
     def limits(self) -> Limits:
@@ -48,12 +51,13 @@ class EmulatorState:
         return new
 
     def reset(self) -> None:
-        """Back to the start-up config, with an empty log, quota windows and fault book."""
+        """Back to the start-up config, with an empty log, quota windows, fault book and files."""
         self.config = self.startup
         self.log = RequestLog(self.startup.log_size)
         self.quota.clear()
         self.faults.clear()
         self.rng = random.Random(self.startup.seed)
+        self.files.clear()
 
 
 #: Where the app keeps its EmulatorState.

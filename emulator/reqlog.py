@@ -27,6 +27,8 @@ OUTCOMES = frozenset(
         "invalid",
         "not_found",
         # Batch Mode and the Files API: the concurrency cap, the enqueued-token cap, the storage cap.
+        "quota_batches",
+        "quota_enqueued_tokens",
         "quota_files",
     }
 )

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from emulator.admin import add_admin_routes
+from emulator.batch_admin import add_batch_admin_routes
+from emulator.batches import add_batch_routes
 from emulator.config import EmulatorConfig
 from emulator.files import add_file_routes
 from emulator.generate import model_action
@@ -48,7 +50,9 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     app = web.Application(middlewares=[envelope_errors], client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = EmulatorState(config or EmulatorConfig())
     # Batch Mode and the Files API; batch create must be registered before `models/{target}`.
+    add_batch_routes(app, API_VERSIONS)
     add_file_routes(app, API_VERSIONS)
+    add_batch_admin_routes(app)
     for version in API_VERSIONS:
         app.router.add_get(f"/{version}/models", list_models)
         app.router.add_get(f"/{version}/models/{{model}}", get_model)

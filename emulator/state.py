@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.batchstore import BatchBook
 from emulator.config import STARTUP_ONLY, EmulatorConfig
 from emulator.faults import FaultBook
 from emulator.filestore import FileStore
@@ -31,6 +32,7 @@ class EmulatorState:
         self.rng = random.Random(config.seed)
         # Batch Mode and the Files API (emulator/batches.py, emulator/files.py).
         self.files = FileStore()
+        self.batches = BatchBook(self.files)
 
     @property
     def limits(self) -> Limits:
@@ -51,12 +53,13 @@ class EmulatorState:
         return new
 
     def reset(self) -> None:
-        """Back to the start-up config, with an empty log, quota windows, fault book and files."""
+        """Back to the start-up config, with an empty log, quota windows, fault book, batches and files."""
         self.config = self.startup
         self.log = RequestLog(self.startup.log_size)
         self.quota.clear()
         self.faults.clear()
         self.rng = random.Random(self.startup.seed)
+        self.batches.clear()
         self.files.clear()
 
 

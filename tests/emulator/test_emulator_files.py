@@ -189,6 +189,7 @@ def test_reset_clears_files(emulator, client: genai.Client) -> None:
     emulator.admin.post("/_emulator/reset").raise_for_status()
 
     assert list(client.files.list()) == []
+    assert emulator.admin.get("/_emulator/files").json() == []
 
 
 def test_file_calls_are_logged_without_content(emulator, client: genai.Client) -> None:

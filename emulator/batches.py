@@ -32,7 +32,6 @@ from emulator.batchlines import (
     CreateRefused,
     Line,
     answer_line,
-    camel_keys,
     check_names,
     file_lines,
     inline_lines,
@@ -42,7 +41,7 @@ from emulator.filestore import FileError
 from emulator.models import not_found
 from emulator.reqlog import CallInfo
 from emulator.request import InvalidRequest, load_json_object
-from emulator.resources import BadPageRequest, new_id, newest_first_page, page_query
+from emulator.resources import BadPageRequest, camel_keys, new_id, newest_first_page, page_query
 from emulator.state import STATE_KEY, EmulatorState
 from emulator.textgen import bare_model, find_tag
 from emulator.wire import QUOTA_HELP, error_body, error_response, json_response

@@ -30,7 +30,7 @@ from emulator.generate import _plan, _unary_body
 from emulator.models import model_version
 from emulator.reqlog import CallInfo
 from emulator.request import GenerateRequest, InvalidRequest, parse_generate
-from emulator.resources import grpc_code
+from emulator.resources import camel, grpc_code
 from emulator.textgen import find_tag
 from emulator.wire import DEFAULT_MESSAGES, STATUS_NAMES
 
@@ -83,19 +83,9 @@ class Line:
         return self.parsed.prompt_tokens if self.parsed else 0
 
 
-def camel_keys(message: dict[str, Any]) -> dict[str, Any]:
-    """Top-level names in lowerCamelCase (proto JSON accepts snake_case too)."""
-    return {_camel(name): value for name, value in message.items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(word[:1].upper() + word[1:] for word in rest)
-
-
 def check_names(message: dict[str, Any], known: frozenset[str], path: str) -> None:
     """Refuse names ``known`` lacks, with the proto parser's message (as `emulator.request` does)."""
-    unknown = [name for name in message if _camel(name) not in known]
+    unknown = [name for name in message if camel(name) not in known]
     if unknown:
         raise _unknown_names([(name, path) for name in unknown])
 
@@ -172,6 +162,9 @@ def file_lines(data: bytes) -> list[Line]:
             names = [m["name"] for m in _UNKNOWN.finditer(str(exc))]
             problems.extend(f"Error on line {number}: invalid JSON, near column {_column(raw, name)}: "
                             f"no such field: '{name}'" for name in names)
+            if not names:
+                reason = str(exc).removeprefix(PARSE_ERROR_PREFIX).strip()
+                problems.append(f"Error on line {number}: invalid JSON, near column 1: {reason}")
     if problems:
         raise CreateRefused(400, "\n".join(problems))
     return lines
@@ -186,7 +179,7 @@ def _file_line(raw: str) -> Line:
     obj = json.loads(raw)
     if not isinstance(obj, dict):
         raise json.JSONDecodeError("a line must be a JSON object", raw, 0)
-    unknown = [name for name in obj if _camel(name) not in FILE_LINE_FIELDS]
+    unknown = [name for name in obj if camel(name) not in FILE_LINE_FIELDS]
     if unknown:
         raise InvalidRequest("\n".join(f'{PARSE_ERROR_PREFIX} Unknown name "{n}": Cannot find field.' for n in unknown))
     key = obj.get("key")

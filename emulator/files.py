@@ -29,7 +29,7 @@ from aiohttp import web
 from emulator.auth import check_key, fingerprint, request_key
 from emulator.filestore import FileError, FileLimits, StoredFile, UploadSession
 from emulator.reqlog import CallInfo
-from emulator.resources import BadPageRequest, newest_first_page, page_query
+from emulator.resources import BadPageRequest, camel_keys, newest_first_page, page_query
 from emulator.state import STATE_KEY, EmulatorState
 from emulator.wire import error_response, json_response
 
@@ -127,12 +127,7 @@ def _file_metadata(body: bytes) -> dict[str, Any]:
         return {}
     if not isinstance(meta, dict):
         raise ValueError("Invalid JSON payload received. 'file' must be a File message.")
-    return {_camel(name): value for name, value in meta.items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+    return camel_keys(meta)
 
 
 def _commands(request: web.Request) -> set[str]:

@@ -6,7 +6,7 @@ import secrets
 import string
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -40,6 +40,17 @@ def rfc3339(ts: float) -> str:
     """`2026-12-03T10:00:00.123456000Z`: nanosecond digits, as the real API prints timestamps."""
     moment = datetime.fromtimestamp(ts, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+
+
+def camel(name: str) -> str:
+    """``display_name`` -> ``displayName`` (proto JSON accepts both spellings)."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def camel_keys(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with its top-level names in lowerCamelCase."""
+    return {camel(name): value for name, value in message.items()}
 
 
 def grpc_code(http_status: int) -> int:

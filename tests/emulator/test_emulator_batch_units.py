@@ -119,7 +119,7 @@ def test_a_file_job_writes_its_results_file() -> None:
 
 
 def test_file_lines_skip_blanks_and_report_every_bad_line() -> None:
-    data = b'{"key": "a", "request": {"contents": []}}\n\n{oops\n{"key": "c", "bogus": 1}\n'
+    data = b'{"key": "a", "request": {"contents": []}}\n\n{oops\n{"key": "c", "bogus": 1}\n{"request": "text"}\n'
 
     with pytest.raises(CreateRefused) as caught:
         file_lines(data)
@@ -127,6 +127,7 @@ def test_file_lines_skip_blanks_and_report_every_bad_line() -> None:
     assert str(caught.value).splitlines() == [
         "Error on line 3: invalid JSON, near column 2: Expecting property name enclosed in double quotes",
         "Error on line 4: invalid JSON, near column 14: no such field: 'bogus'",
+        "Error on line 5: invalid JSON, near column 1: a request must be a GenerateContentRequest message.",
     ]
 
 

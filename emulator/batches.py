@@ -30,11 +30,11 @@ from emulator.batchlines import (
     BATCH_FIELDS,
     INPUT_CONFIG_FIELDS,
     CreateRefused,
-    Line,
     answer_line,
     check_names,
     file_lines,
     inline_lines,
+    line_validator,
 )
 from emulator.batchstore import BATCH_ID_LENGTH, Batch, LineRunner, Timeline
 from emulator.filestore import FileError
@@ -92,7 +92,7 @@ async def create(request: web.Request) -> web.Response:
     try:
         if len(body) > config.batch_inline_max_bytes:
             raise CreateRefused(400, f"Request payload size exceeds the limit: {config.batch_inline_max_bytes} bytes.")
-        batch = _new_batch(state, model, body, call.key_fingerprint)
+        batch = _new_batch(state, model, request.path.split("/")[1], body, call.key_fingerprint)
     except CreateRefused as exc:
         return _refused(state, call, exc, "not_found" if exc.status in (403, 404) else "invalid")
     call.tag = next((tag for line in batch.lines if line.parsed and (tag := find_tag(line.parsed.prompt_text))), None)
@@ -104,8 +104,31 @@ async def create(request: web.Request) -> web.Response:
     return _operation_response(batch)
 
 
-def _new_batch(state: EmulatorState, model: str, body: bytes, key_fingerprint: str | None) -> Batch:
+def _new_batch(state: EmulatorState, model: str, version: str, body: bytes, key_fingerprint: str | None) -> Batch:
     """The job a create body describes (CreateRefused for a body the API refuses)."""
+    spec, source = _batch_spec(body)
+    now = time.time()
+    input_file = source.get("fileName")
+    validate = line_validator(state, model, version)
+    if input_file is None:
+        lines = inline_lines(source["requests"], validate)
+    else:
+        lines = file_lines(_input_file(state, input_file, now), validate)
+    if not lines:
+        raise CreateRefused(400, "* GenerateContentBatch.input_config: the batch has no requests.")
+    config = state.config
+    run_at = now + config.batch_pending_s
+    until = run_at + config.batch_running_s if config.batch_outcome != "stall" else float("inf")
+    return Batch(
+        id=new_id(BATCH_ID_LENGTH), model=model, lines=lines, outcome=config.batch_outcome, create_time=now,
+        timeline=Timeline(run_at, run_at, until, now + config.batch_expire_s),
+        key_fingerprint=key_fingerprint, display_name=spec.get("displayName"), input_file=input_file,
+        priority=_priority(spec.get("priority", 0)), update_time=now,
+    )
+
+
+def _batch_spec(body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `batch` message and its `inputConfig` (names in lowerCamelCase), checked as the API's parser does."""
     try:
         data = load_json_object(body)
     except InvalidRequest as exc:
@@ -124,23 +147,10 @@ def _new_batch(state: EmulatorState, model: str, body: bytes, key_fingerprint: s
     if ("fileName" in source) == ("requests" in source):
         raise CreateRefused(400, "* GenerateContentBatch.input_config: exactly one of file_name or requests "
                                  "must be set.")
-    now = time.time()
-    input_file = source.get("fileName")
-    lines = inline_lines(source["requests"]) if input_file is None else _file_input(state, input_file, now)
-    if not lines:
-        raise CreateRefused(400, "* GenerateContentBatch.input_config: the batch has no requests.")
-    config = state.config
-    run_at = now + config.batch_pending_s
-    until = run_at + config.batch_running_s if config.batch_outcome != "stall" else float("inf")
-    return Batch(
-        id=new_id(BATCH_ID_LENGTH), model=model, lines=lines, outcome=config.batch_outcome, create_time=now,
-        timeline=Timeline(run_at, run_at, until, now + config.batch_expire_s),
-        key_fingerprint=key_fingerprint, display_name=spec.get("displayName"), input_file=input_file,
-        priority=_priority(spec.get("priority", 0)), update_time=now,
-    )
+    return spec, source
 
 
-def _file_input(state: EmulatorState, name: Any, now: float) -> list[Line]:
+def _input_file(state: EmulatorState, name: Any, now: float) -> bytes:
     if not isinstance(name, str) or not name.startswith("files/"):
         raise CreateRefused(400, f"* GenerateContentBatch.input_config.file_name: {name!r} is not a file name "
                                  "(files/<id>).")
@@ -150,7 +160,7 @@ def _file_input(state: EmulatorState, name: Any, now: float) -> list[Line]:
         raise CreateRefused(exc.status, str(exc)) from exc
     if now < stored.active_at:
         raise CreateRefused(400, f"File {name} is not ACTIVE yet: it is still PROCESSING.")
-    return file_lines(stored.data)
+    return stored.data
 
 
 def _priority(value: Any) -> int:

@@ -12,8 +12,9 @@ What is refused at create and what fails one line follows the real API:
   every row failed with code 3 while the job reported BATCH_STATE_SUCCEEDED). Per-line errors carry
   no `details`: the SDK's `JobError.details` is `list[str]` and an object there breaks parsing.
 
-`answer_line` is the one place a line meets the emulator's generation logic (today
-`emulator.generate`'s unary path); scripted faults match a line's prompt as they match online calls.
+The emulator's validation and generation are reached through two seams only, `line_validator` (at
+create) and `_generate` (when a line is answered), so they can be re-pointed in one place each;
+scripted faults match a line's prompt as they match online calls.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +34,13 @@ from emulator.reqlog import CallInfo
 from emulator.request import GenerateRequest, InvalidRequest, parse_generate
 from emulator.resources import camel, grpc_code
 from emulator.textgen import find_tag
-from emulator.wire import DEFAULT_MESSAGES, STATUS_NAMES
+from emulator.wire import DEFAULT_MESSAGES, STATUS_NAMES, blocked_prompt_body, candidate, response_body, usage
 
 if TYPE_CHECKING:
     from emulator.state import EmulatorState
 
+#: Validates one GenerateContentRequest dict: the parsed request, or InvalidRequest.
+Validator = Callable[[dict[str, Any]], GenerateRequest]
 #: What the proto JSON parser's refusals start with (a per-line error never does).
 PARSE_ERROR_PREFIX = "Invalid JSON payload received."
 _UNKNOWN = re.compile(r'Unknown name "(?P<name>[^"]+)"(?: at \'(?P<path>[^\']*)\')?: Cannot find field\.')
@@ -99,20 +103,30 @@ def _unknown_names(found: list[tuple[str, str]]) -> CreateRefused:
                                                   "fieldViolations": violations}])
 
 
-def _validate(request: Any) -> tuple[GenerateRequest | None, str | None]:
+def plain_validator(request: dict[str, Any]) -> GenerateRequest:
+    """The emulator's own `generateContent` validation of one request dict."""
+    return parse_generate(json.dumps(request).encode())
+
+
+def line_validator(state: EmulatorState, model: str, version: str) -> Validator:
+    """How a batch for ``model`` created on ``version`` validates its lines (seam 1 of 2)."""
+    return plain_validator
+
+
+def _validate(request: Any, validate: Validator) -> tuple[GenerateRequest | None, str | None]:
     """(parsed, None) for a valid request, (None, message) for one that fails its line; a parse-level
     refusal (unknown name) is re-raised as InvalidRequest for the caller to place."""
     if not isinstance(request, dict):
         raise InvalidRequest(f"{PARSE_ERROR_PREFIX} a request must be a GenerateContentRequest message.")
     try:
-        return parse_generate(json.dumps(request).encode()), None
+        return validate(request), None
     except InvalidRequest as exc:
         if str(exc).startswith(PARSE_ERROR_PREFIX):
             raise
         return None, str(exc)
 
 
-def inline_lines(requests: Any) -> list[Line]:
+def inline_lines(requests: Any, validate: Validator = plain_validator) -> list[Line]:
     """The lines of `inputConfig.requests` (CreateRefused for a shape or name the API's parser refuses)."""
     base = "batch.input_config.requests"
     if not isinstance(requests, dict):
@@ -129,7 +143,7 @@ def inline_lines(requests: Any) -> list[Line]:
         check_names(item, INLINED_REQUEST_FIELDS, path)
         request = item.get("request", {})
         try:
-            parsed, error = _validate(request)
+            parsed, error = _validate(request, validate)
         except InvalidRequest as exc:
             unknown.extend(_relocated(str(exc), f"{path}.request"))
             continue
@@ -148,14 +162,14 @@ def _relocated(message: str, prefix: str) -> list[tuple[str, str]]:
     return found
 
 
-def file_lines(data: bytes) -> list[Line]:
+def file_lines(data: bytes, validate: Validator = plain_validator) -> list[Line]:
     """The lines of an uploaded JSONL file (blank lines skipped); a parse error on any line refuses the create."""
     lines, problems = [], []
     for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            lines.append(_file_line(raw))
+            lines.append(_file_line(raw, validate))
         except json.JSONDecodeError as exc:
             problems.append(f"Error on line {number}: invalid JSON, near column {exc.colno}: {exc.msg}")
         except InvalidRequest as exc:
@@ -175,7 +189,7 @@ def _column(raw: str, name: str) -> int:
     return raw.find(json.dumps(name)) + 1
 
 
-def _file_line(raw: str) -> Line:
+def _file_line(raw: str, validate: Validator) -> Line:
     obj = json.loads(raw)
     if not isinstance(obj, dict):
         raise json.JSONDecodeError("a line must be a JSON object", raw, 0)
@@ -183,7 +197,7 @@ def _file_line(raw: str) -> Line:
     if unknown:
         raise InvalidRequest("\n".join(f'{PARSE_ERROR_PREFIX} Unknown name "{n}": Cannot find field.' for n in unknown))
     key = obj.get("key")
-    parsed, error = _validate(obj.get("request", {}))
+    parsed, error = _validate(obj.get("request", {}), validate)
     return Line(obj.get("request", {}), parsed, error, key=None if key is None else str(key))
 
 
@@ -201,11 +215,37 @@ def answer_line(state: EmulatorState, model: str, line: Line, key_fingerprint: s
     if failed is not None:
         state.log.record(call, failed[0], "error", prompt_tokens=parsed.prompt_tokens)
         return {"error": failed[1]}
-    gen = _plan(model, parsed.prompt_text, parsed, forced_tokens=state.config.output_tokens)
-    meta = {"model_version": model_version(model), "response_id": secrets.token_urlsafe(17)}
-    body, tokens = _unary_body(call, parsed, gen, fault, meta)
-    state.log.record(call, 200, "safety" if fault else "ok", prompt_tokens=parsed.prompt_tokens, output_tokens=tokens)
+    if fault is not None:
+        state.log.record(call, 200, "safety", prompt_tokens=parsed.prompt_tokens)
+        return {"response": _blocked(model, parsed, fault.kind)}
+    status, body, tokens = _generate(state, model, line)
+    if status != 200:
+        state.log.record(call, status, "error", prompt_tokens=parsed.prompt_tokens)
+        return {"error": {"code": grpc_code(status), "message": body["error"]["message"]}}
+    state.log.record(call, 200, "ok", prompt_tokens=parsed.prompt_tokens, output_tokens=tokens)
     return {"response": body}
+
+
+def _generate(state: EmulatorState, model: str, line: Line) -> tuple[int, dict[str, Any], int]:
+    """(HTTP status, GenerateContentResponse or error envelope, output tokens) for a valid line, without
+    quota, faults, pacing or logging (seam 2 of 2: the emulator's unary generateContent path)."""
+    assert line.parsed is not None
+    parsed = line.parsed
+    gen = _plan(model, parsed.prompt_text, parsed, forced_tokens=state.config.output_tokens)
+    call = CallInfo(time.time(), model, "batchGenerateContent", None)
+    body, tokens = _unary_body(call, parsed, gen, None, _meta(model))
+    return 200, body, tokens
+
+
+def _meta(model: str) -> dict[str, str]:
+    return {"model_version": model_version(model), "response_id": secrets.token_urlsafe(17)}
+
+
+def _blocked(model: str, parsed: GenerateRequest, kind: str) -> dict[str, Any]:
+    """The answer a safety fault makes: a blocked prompt, or a candidate stopped for SAFETY."""
+    if kind == "safety_prompt":
+        return blocked_prompt_body(prompt_tokens=parsed.prompt_tokens, **_meta(model))
+    return response_body([candidate(None, "SAFETY")], usage_metadata=usage(parsed.prompt_tokens, 0), **_meta(model))
 
 
 def _line_fault(state: EmulatorState, prompt: str) -> ScriptedFault | None:

@@ -12,7 +12,9 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-MODEL = "gemini-2.5-flash"
+#: Models served both before and after the catalogue moves to Gemini 3.x (issue 15).
+MODEL = "gemini-2.5-flash-lite"
+OTHER_MODEL = "gemini-3.5-flash"
 #: Seconds a test waits for a job to end.
 WAIT_S = 10.0
 
@@ -20,7 +22,7 @@ WAIT_S = 10.0
 @pytest.fixture(autouse=True)
 def quick_batches(emulator) -> None:
     """A turnaround of a fraction of a second (tests that need another timeline set their own)."""
-    emulator.configure(batch_pending_s=0.05, batch_running_s=0.2)
+    emulator.configure(batch_pending_s=0.05, batch_running_s=0.2, models=[MODEL, OTHER_MODEL])
 
 
 def wait(client: genai.Client, job: types.BatchJob) -> types.BatchJob:
@@ -308,7 +310,7 @@ def test_the_enqueued_token_cap_is_per_model(emulator, client: genai.Client) -> 
 
     with pytest.raises(errors.ClientError) as caught:
         client.batches.create(model=MODEL, src=inline("w w w w w"))
-    other = client.batches.create(model="gemini-2.5-pro", src=inline("w w w w w", "w w w w w"))
+    other = client.batches.create(model=OTHER_MODEL, src=inline("w w w w w", "w w w w w"))
 
     assert caught.value.code == 429
     assert other.name

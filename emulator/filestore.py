@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from emulator.resources import new_id, rfc3339
 FILE_ID_LENGTH = 12
 #: The API's rule for a file id a client chooses: up to 40 lowercase alphanumerics or dashes.
 FILE_ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+#: The file id at the end of a `fileData.fileUri` (`files/<id>` or `https://.../files/<id>`).
+FILE_URI_RE = re.compile(r"(?:^|/)files/([a-z0-9-]+)$")
 #: Longest id `files.get` and `files.delete` accept (batch result files are longer: issue #1613).
 MAX_ID_CHARS = 40
 #: How long a batch's results file stays downloadable ("stored ... for 6 weeks", Batch API guide).
@@ -172,6 +175,15 @@ class FileStore:
         """Remove a file (as `files.delete`: the 40-character rule applies)."""
         self.get(file_id, now, check_length="DeleteFileRequest")
         del self._files[file_id]
+
+    def lookup(self, uri: str) -> tuple[str, bytes] | None:
+        """(MIME type, bytes) of the ACTIVE file a `fileData.fileUri` names, else None: the hook generation
+        uses to count a file part's tokens (issue 15's `EmulatorState.file_lookup`)."""
+        match = FILE_URI_RE.search(uri)
+        now = time.time()
+        self.purge(now)
+        found = self._files.get(match.group(1)) if match else None
+        return (found.mime_type, found.data) if found is not None and now >= found.active_at else None
 
     def listing(self, now: float) -> list[StoredFile]:
         """Every live file."""

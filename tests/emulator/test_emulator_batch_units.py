@@ -1,15 +1,17 @@
-"""Pure logic of Batch Mode: a job's timeline and forced transitions, and reading its lines."""
+"""Pure logic of Batch Mode and the file store: a job's timeline and forced transitions, reading its lines,
+resolving file URIs."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
 from emulator.batchlines import CreateRefused, Line, file_lines, inline_lines
 from emulator.batchstore import Batch, BatchState, Outcome, Timeline
-from emulator.filestore import FileStore
+from emulator.filestore import FileLimits, FileStore
 
 
 def lines(count: int) -> list[Line]:
@@ -149,3 +151,17 @@ def test_inline_unknown_names_are_placed_under_the_batch_path() -> None:
                                  "Cannot find field.")
     assert caught.value.details[0]["fieldViolations"][0]["field"] == (
         "batch.input_config.requests.requests[0].request.generation_config")
+
+
+def test_file_lookup_resolves_names_and_uris_of_active_files_only() -> None:
+    files = FileStore()
+    limits = FileLimits(max_file_bytes=10, max_total_bytes=10, ttl_s=60.0, processing_s=0.0)
+    session = files.start_upload(file_id="img-1", mime_type="image/png", display_name=None, size=3, limits=limits,
+                                 now=time.time())
+    files.append(session, 0, b"abc", limits)
+    files.finalize(session, limits, time.time())
+
+    assert files.lookup("files/img-1") == ("image/png", b"abc")
+    assert files.lookup("https://generativelanguage.googleapis.com/v1beta/files/img-1") == ("image/png", b"abc")
+    assert files.lookup("files/other") is None
+    assert files.lookup("gs://bucket/files/img-1.png") is None

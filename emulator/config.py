@@ -21,6 +21,8 @@ from emulator.textgen import key_fingerprint
 DEFAULT_MODELS: tuple[str, ...] = tuple(spec.name for spec in CURRENT)
 #: The inline request limit: "100 MB per request" (ai.google.dev/gemini-api/docs/file-input-methods, 2026).
 DEFAULT_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+MIB = 1024 * 1024
+GIB = 1024 * MIB
 #: Env var prefix of every knob.
 ENV_PREFIX = "EMULATOR_"
 #: Knobs that only make sense at start-up (the admin API refuses to change them).
@@ -70,6 +72,19 @@ class EmulatorConfig(BaseModel):
     priority_downgrade_rate: float = _rate()
     log_size: int = Field(default=200_000, ge=1)
     body_log_size: int = Field(default=2_000, ge=0)
+    # Batch Mode and the Files API (emulator/batches.py, emulator/files.py; README "Batch Mode").
+    batch_pending_s: float = Field(default=1.0, ge=0.0)
+    batch_running_s: float = Field(default=2.0, ge=0.0)
+    batch_outcome: Literal["succeed", "stall", "expire", "fail"] = "succeed"
+    batch_expire_s: float = Field(default=48 * 3600.0, gt=0.0)
+    batch_max_concurrent: int = Field(default=100, ge=0)
+    batch_enqueued_tokens: int = Field(default=0, ge=0)
+    batch_inline_max_bytes: int = Field(default=20 * MIB, ge=1)
+    batch_line_error_rate: float = _rate()
+    file_max_bytes: int = Field(default=2 * GIB, ge=1)
+    files_max_total_bytes: int = Field(default=20 * GIB, ge=1)
+    file_ttl_s: float = Field(default=48 * 3600.0, gt=0.0)
+    file_processing_s: float = Field(default=0.0, ge=0.0)
 
     @field_validator("api_keys", "models", "shutdown_models", mode="before")
     @classmethod

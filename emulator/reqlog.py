@@ -26,6 +26,8 @@ OUTCOMES = frozenset(
     {
         "ok", "quota_rpm", "quota_tpm", "quota_rpd", "error", "hang", "midstream_error", "malformed", "safety",
         "auth", "invalid", "not_found", "too_large", "flex_shed", "permission_denied",
+        # Batch Mode and the Files API: the concurrency cap, the enqueued-token cap, the storage cap.
+        "quota_batches", "quota_enqueued_tokens", "quota_files",
     }
 )
 

@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from emulator.admin import add_admin_routes
+from emulator.batch_admin import add_batch_admin_routes
+from emulator.batches import add_batch_routes
 from emulator.caches import add_cache_routes
 from emulator.config import EmulatorConfig
+from emulator.files import add_file_routes
 from emulator.generate import model_action
 from emulator.models import get_model, list_models
 from emulator.state import STATE_KEY, EmulatorState
@@ -48,6 +51,10 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     """Build the emulator application for `config` (defaults when None)."""
     app = web.Application(middlewares=[envelope_errors], client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = EmulatorState(config or EmulatorConfig())
+    # Batch Mode and the Files API; batch create must be registered before `models/{target}`.
+    add_batch_routes(app, API_VERSIONS)
+    add_file_routes(app, API_VERSIONS)
+    add_batch_admin_routes(app)
     for version in API_VERSIONS:
         # Models and generation (issue 15).
         app.router.add_get(f"/{version}/models", list_models)

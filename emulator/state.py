@@ -8,9 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
+from emulator.batchstore import BatchBook
 from emulator.cachestore import CacheStore
 from emulator.config import STARTUP_ONLY, EmulatorConfig
 from emulator.faults import FaultBook
+from emulator.filestore import FileStore
 from emulator.media import FileLookup
 from emulator.quota import Limits, QuotaTracker
 from emulator.reqlog import RequestLog
@@ -31,8 +33,11 @@ class EmulatorState:
         self.faults = FaultBook()
         self.rng = random.Random(config.seed)
         self.caches = CacheStore()
-        #: Resolves a `fileData.fileUri` to (mime type, bytes); the Files API module may replace it.
-        self.file_lookup: FileLookup = lambda uri: None
+        # Batch Mode and the Files API (emulator/batches.py, emulator/files.py).
+        self.files = FileStore()
+        self.batches = BatchBook(self.files)
+        #: Resolves a `fileData.fileUri` to (mime type, bytes): an ACTIVE file of the Files API.
+        self.file_lookup: FileLookup = self.files.lookup
 
     @property
     def limits(self) -> Limits:
@@ -53,13 +58,15 @@ class EmulatorState:
         return new
 
     def reset(self) -> None:
-        """Back to the start-up config, with an empty log, quota windows and fault book."""
+        """Back to the start-up config, with an empty log, quota windows, fault book, batches and files."""
         self.config = self.startup
         self.log = RequestLog(self.startup.log_size, self.startup.body_log_size)
         self.quota.clear()
         self.faults.clear()
         self.caches.clear()
         self.rng = random.Random(self.startup.seed)
+        self.batches.clear()
+        self.files.clear()
 
 
 #: Where the app keeps its EmulatorState.

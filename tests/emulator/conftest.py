@@ -48,6 +48,16 @@ class Emulator:
         response.raise_for_status()
         return response.json()
 
+    def batches(self, action: str | None = None, *names: str) -> list[dict[str, Any]]:
+        """Batch jobs as the admin API shows them; with `action`, force it on `names` (or every live job)."""
+        if action is None:
+            response = self.admin.get("/_emulator/batches")
+        else:
+            body: dict[str, Any] = {"action": action, **({"names": list(names)} if names else {})}
+            response = self.admin.post("/_emulator/batches", json=body)
+        response.raise_for_status()
+        return response.json()
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

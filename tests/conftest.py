@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultproxy import FaultProxy
 from helpers import TENANTS, Api
 from procs import EmulatorProcess, RedisServer, WebProcess, WorkerProcess
 
@@ -99,6 +100,20 @@ def make_worker(base_env: dict[str, str], run_dir: Path) -> Iterator[Callable[..
     yield start
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def make_proxy() -> Iterator[Callable[[RedisServer], FaultProxy]]:
+    """Start fault-injecting proxies (``tests/faultproxy.py``) in front of a Redis; they stop when the test ends."""
+    started: list[FaultProxy] = []
+
+    def start(server: RedisServer) -> FaultProxy:
+        started.append(FaultProxy(server.port).start())
+        return started[-1]
+
+    yield start
+    for proxy in started:
+        proxy.stop()
 
 
 @pytest.fixture(scope="session")

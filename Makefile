@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 REDIS_HINT := redis-server is missing: install it with 'sudo apt-get install -y redis-server' (Debian/Ubuntu) or 'brew install redis' (macOS)
+# The Sentinel tests start sentinels as 'redis-sentinel <conf>' or 'redis-server <conf> --sentinel' (tests/sentinel.py).
+SENTINEL_HINT := Redis Sentinel is missing: install it with 'sudo apt-get install -y redis-sentinel' (Debian/Ubuntu) or 'brew install redis' (macOS); the Sentinel tests are skipped without it
 
 .PHONY: run test lint typecheck bench install clean
 
@@ -19,6 +21,7 @@ run: install
 
 test: install
 	@command -v redis-server >/dev/null 2>&1 || { echo "$(REDIS_HINT)"; exit 1; }
+	@command -v redis-sentinel >/dev/null 2>&1 || redis-server --sentinel 2>&1 | grep -q Sentinel || echo "$(SENTINEL_HINT)"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -15,6 +15,7 @@ import pytest
 from faultproxy import FaultProxy
 from helpers import TENANTS, Api
 from procs import EmulatorProcess, RedisServer, WebProcess, WorkerProcess
+from sentinel import SentinelCluster, SentinelUnavailable, sentinel_command
 
 from web import create_app
 from worker.config import Settings
@@ -114,6 +115,25 @@ def make_proxy() -> Iterator[Callable[[RedisServer], FaultProxy]]:
     yield start
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture
+def make_sentinel(tmp_path: Path) -> Iterator[Callable[..., SentinelCluster]]:
+    """Start Sentinel deployments (``tests/sentinel.py``; options as ``SentinelCluster``'s), killed when the test
+    ends; the test is skipped, with the install command, where no binary runs as a sentinel."""
+    started: list[SentinelCluster] = []
+
+    def start(**options: Any) -> SentinelCluster:
+        try:
+            sentinel_command()
+        except SentinelUnavailable as exc:
+            pytest.skip(str(exc))
+        started.append(SentinelCluster(tmp_path / f"sentinel-{len(started)}", **options))
+        return started[-1].start()
+
+    yield start
+    for cluster in started:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -176,14 +177,41 @@ class SentinelCluster:
     def master_client(self, **options: object) -> redis.Redis:
         """A redis-py client that asks the sentinels where the master is (on every new connection)."""
         sentinel = redis.Sentinel(self.sentinel_addresses, socket_timeout=1, socket_connect_timeout=1)
-        return sentinel.master_for(self.master_name, decode_responses=True, socket_timeout=1,
-                                   socket_connect_timeout=1, **options)
+        return sentinel.master_for(self.master_name, **{"decode_responses": True, "socket_timeout": 1,
+                                                        "socket_connect_timeout": 1, **options})
 
     def kill_master(self) -> tuple[str, int]:
         """SIGKILL the master, as a crash; its (host, port)."""
         address = self.master_address()
         self.master().kill()
         return address
+
+    def pause_master(self) -> tuple[RedisServer, tuple[str, int]]:
+        """SIGSTOP the master, as a hung host or a partition would look; the node and its (host, port).
+
+        Clients connected to it wait; once resumed (:meth:`resume`) it answers them and accepts writes
+        until the sentinels make it a replica of the new master, which drops what it took meanwhile.
+        """
+        address = self.master_address()
+        node = self.master()
+        assert node.proc is not None
+        node.proc.send_signal(signal.SIGSTOP)
+        return node, address
+
+    def resume(self, node: RedisServer) -> None:
+        """SIGCONT a node paused by :meth:`pause_master`."""
+        assert node.proc is not None
+        node.proc.send_signal(signal.SIGCONT)
+
+    def wait_replicated(self, timeout: float = 30) -> None:
+        """Wait until the master has every other running node as a replica in step (``master_link_status:up``)."""
+        def in_step() -> bool:
+            master = self.master()
+            running = [n for n in self.nodes if n is not master and n.proc is not None and n.proc.poll() is None]
+            return all(n.client().info("replication").get("master_link_status") == "up"
+                       and n.client().info("replication").get("master_port") == master.port for n in running)
+
+        wait_until(in_step, timeout=timeout, interval=0.1, what="the replicas to follow the master")
 
     def wait_failover(self, old: tuple[str, int], timeout: float = 30) -> tuple[str, int]:
         """Wait until every sentinel names a master other than ``old`` and that node says it is master."""

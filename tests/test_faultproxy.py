@@ -100,6 +100,7 @@ def test_a_retrying_client_runs_a_command_twice_when_its_reply_is_held(
     # Given a client set up like gemq's, and the next INCRBY's reply held past its socket timeout
     # (redis-py's ``incr`` sends INCRBY)
     client, k = gemq_like(proxy), key()
+    client.ping()  # connected before the fault, so only the command can time out
     rule = proxy.hold(HOLD_S, match="INCRBY", times=1)
     # When it increments once
     answer = client.incr(k)
@@ -109,6 +110,7 @@ def test_a_retrying_client_runs_a_command_twice_when_its_reply_is_held(
 
 def test_a_client_that_does_not_retry_timeouts_runs_it_once(proxy: FaultProxy, redis_server: RedisServer) -> None:
     client, k = no_retry_on_timeout(proxy), key()
+    client.ping()
     proxy.hold(HOLD_S, match="INCRBY", times=1)
 
     with pytest.raises(redis.TimeoutError):
@@ -135,6 +137,7 @@ def test_a_held_script_reply_replays_that_script_and_only_it(proxy: FaultProxy, 
 
 def test_a_held_transaction_reply_replays_the_whole_transaction(proxy: FaultProxy, redis_server: RedisServer) -> None:
     client, k = gemq_like(proxy), key()
+    client.ping()
     proxy.hold(HOLD_S, match="EXEC", times=1)
 
     assert client.pipeline(transaction=True).incr(k).incr(k).execute() == [3, 4]

@@ -1,10 +1,10 @@
-"""The fault proxy's RESP parser (``tests/resp.py``): commands as redis-py sends them, replies as Redis answers."""
+"""The fault proxy's RESP parser (``tests/faultproxy/resp.py``): commands as redis-py sends them, replies."""
 
 from __future__ import annotations
 
 import pytest
 import redis
-from resp import Command, ProtocolError, frame_end, parse_command
+from faultproxy.resp import Command, ProtocolError, frame_end, parse_command
 
 
 def packed(*args: str | bytes | int) -> bytes:

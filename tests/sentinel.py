@@ -1,10 +1,10 @@
 """A Redis Sentinel deployment for tests: one master, replicas and three sentinels on free loopback ports.
 
 Each process has its own directory and file (a sentinel rewrites its config as it learns); timings
-are small so a failover ends within a few seconds::
+are small so a failover ends within a few seconds (3-4 s here); nodes keep an AOF (``everysec``)::
 
     cluster = SentinelCluster(tmp_path).start()      # returns once every sentinel knows everyone
-    env = {"REDIS_URL": cluster.url}                  # sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/0
+    env = {"REDIS_URL": cluster.url()}                # sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/0
     old = cluster.kill_master()                       # SIGKILL, as a crash
     new = cluster.wait_failover(old)                  # the promoted replica's (host, port)
     cluster.stop()
@@ -28,8 +28,11 @@ from procs import RedisServer, free_port, wait_until
 
 #: The name the sentinels know the master by (``REDIS_SENTINEL_MASTER``'s default in issue 14).
 MASTER_NAME = "mymaster"
-#: Milliseconds without an answer before a sentinel deems the master down (Redis' default: 30,000).
-DOWN_AFTER_MS = 1000
+#: Milliseconds without an answer before a sentinel deems the master down (Redis' default: 30,000). Above the
+#: sentinels' 1 s ping period: a sentinel starts timing a new master's silence when it switches to it and first
+#: pings it a period later (sentinel.c ``createInstanceLink``), so with 1000 a just-promoted master can be deemed
+#: down before its first PONG; this happened here under load and started a second failover.
+DOWN_AFTER_MS = 2000
 #: Milliseconds a failover may take before another sentinel tries (Redis' default: 180,000).
 FAILOVER_TIMEOUT_MS = 3000
 #: What to install when no binary here runs as a sentinel.
@@ -113,15 +116,18 @@ class SentinelCluster:
 
     def __init__(self, workdir: Path, *, replicas: int = 1, sentinels: int = 3, master_name: str = MASTER_NAME,
                  down_after_ms: int = DOWN_AFTER_MS, failover_timeout_ms: int = FAILOVER_TIMEOUT_MS,
-                 min_replicas_to_write: int = 0, min_replicas_max_lag: int = 10) -> None:
+                 min_replicas_to_write: int = 0, min_replicas_max_lag: int = 10, appendonly: bool = True) -> None:
         self.workdir = workdir
         self.master_name = master_name
         # Diskless sync without its 5 s wait, so a replica is in step within a second of starting.
         options = ["--repl-diskless-sync-delay", "0", "--min-replicas-to-write", str(min_replicas_to_write),
                    "--min-replicas-max-lag", str(min_replicas_max_lag)]
-        self.nodes = [RedisServer(workdir / "node-0", args=options)]
+        # AOF as gemq requires: a node restarted without it comes back empty, and if the sentinels then
+        # promote it, every replica resyncs from it and loses everything (Redis' replication docs warn).
+        self.nodes = [RedisServer(workdir / "node-0", appendonly=appendonly, args=options)]
         master_port = self.nodes[0].port
-        self.nodes += [RedisServer(workdir / f"node-{i}", args=[*options, "--replicaof", "127.0.0.1", str(master_port)])
+        self.nodes += [RedisServer(workdir / f"node-{i}", appendonly=appendonly,
+                                   args=[*options, "--replicaof", "127.0.0.1", str(master_port)])
                        for i in range(1, replicas + 1)]
         self.sentinels = [SentinelProcess(workdir / f"sentinel-{i}", master_port, master_name=master_name,
                                           quorum=sentinels // 2 + 1, down_after_ms=down_after_ms,

@@ -13,7 +13,7 @@ import redis
 from procs import wait_until
 from sentinel import SentinelCluster, SentinelUnavailable, sentinel_command
 
-#: Seconds from the kill to the promoted replica, at most: down-after (1 s) + election + promotion.
+#: Seconds from the kill to the promoted replica, at most: down-after (2 s) + election + promotion (3-4 s here).
 FAILOVER_BOUND_S = 15
 #: Keys written before the kill.
 KEYS = 200

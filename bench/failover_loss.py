@@ -23,9 +23,11 @@ With ``--min-replicas-to-write 1`` every node refuses writes while no replica is
 own guard against a stale master taking writes).
 
 Reported per run: acknowledged, lost, failed and WAIT-timed-out writes; the longest time without an
-acknowledged write (unavailability); per-write latency p50/p99 before the fault.
+acknowledged write (unavailability); per-write latency p50/p99 before the fault. ``--mode latency``
+measures WAIT's cost alone: no failure, one client in a closed loop taking in turn ``SET``, ``SET``
+and ``WAIT`` in one round trip, and ``SET`` then ``WAIT`` (two).
 
-    .venv/bin/python bench/failover_loss.py [--runs 3] [--hows kill,pause] [--rate 400] [--writers 8]
+    .venv/bin/python bench/failover_loss.py [--mode plain|wait|latency] [--runs 3] [--hows kill,pause]
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def writer(cluster: SentinelCluster, index: int, args: argparse.Namespace, write
     interval, due, n = args.writers / args.rate, time.monotonic() + index / args.rate, 0
     while not stop.is_set():
         time.sleep(max(0.0, due - time.monotonic()))
-        due += interval
+        # Slots missed while a write hung or failed are skipped, not made up in a burst: the rate stays steady.
+        due = max(due + interval, time.monotonic())
         key, sent = f"w{index}:{n}", time.monotonic()
         n += 1
         try:
@@ -88,7 +91,6 @@ def writer(cluster: SentinelCluster, index: int, args: argparse.Namespace, write
         except redis.RedisError:
             writes.failed.append(sent)
             time.sleep(ERROR_PAUSE)
-            due = max(due, time.monotonic())
             continue
         done = time.monotonic()
         writes.acked.append((key, done))
@@ -156,6 +158,32 @@ def one_run(workdir: Path, how: str, args: argparse.Namespace) -> dict[str, Any]
             "steady_p50_ms": round(percentile(steady, 50), 3), "steady_p99_ms": round(percentile(steady, 99), 3)}
 
 
+def latency(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """WAIT's cost with no failure: one client in a closed loop, the three ways of writing taken in turn."""
+    cluster = SentinelCluster(workdir).start()
+    try:
+        client = cluster.master_client(socket_timeout=SOCKET_TIMEOUT)
+        payload = "x" * args.record_bytes
+        ways = {
+            "set": lambda key: client.set(key, payload),
+            "set_and_wait_one_round_trip": lambda key: client.pipeline(transaction=False).set(key, payload)
+            .wait(1, args.wait_timeout_ms).execute(),
+            "set_then_wait": lambda key: (client.set(key, payload), client.wait(1, args.wait_timeout_ms)),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in ways}
+        deadline, n = time.monotonic() + args.seconds, 0
+        while time.monotonic() < deadline:
+            for name, write in ways.items():
+                started = time.perf_counter()
+                write(f"lat:{n}")
+                samples[name].append((time.perf_counter() - started) * 1000)
+            n += 1
+    finally:
+        cluster.stop()
+    return {name: {"writes": len(ms), **{f"p{q:g}_ms": round(percentile(ms, q), 3) for q in (50, 99, 99.9)}}
+            for name, ms in samples.items()}
+
+
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per way of failing: lost acknowledged writes per failover (each run), the longest time without an
     acknowledgement, and the steady latency's median p50 and p99 over the runs."""
@@ -172,7 +200,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     """Every how x run, in the mode asked; JSON on stdout."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mode", choices=("plain", "wait"), default="plain")
+    parser.add_argument("--mode", choices=("plain", "wait", "latency"), default="plain",
+                        help="latency: no failure, WAIT's cost per write for --seconds")
+    parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--hows", default="kill,pause")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=400, help="writes per second, all writers together")
@@ -185,6 +215,12 @@ def main() -> None:
     parser.add_argument("--steady", type=float, default=3)
     parser.add_argument("--after", type=float, default=2)
     args = parser.parse_args()
+    machine_now = {**machine(), "load_average": os.getloadavg()}
+    if args.mode == "latency":
+        with tempfile.TemporaryDirectory(prefix="gemq-failover-") as tmp:
+            print(json.dumps({"mode": "latency", "latency": latency(Path(tmp), args), "args": vars(args),
+                              "machine": machine_now}, indent=2))
+        return
     runs = []
     with tempfile.TemporaryDirectory(prefix="gemq-failover-") as tmp:
         for how in args.hows.split(","):
@@ -192,7 +228,7 @@ def main() -> None:
                 runs.append(one_run(Path(tmp) / f"{how}-{i}", how, args))
                 print(json.dumps(runs[-1]), file=sys.stderr)
     print(json.dumps({"mode": args.mode, "runs": runs, "summary": summary(runs), "args": vars(args),
-                      "machine": {**machine(), "load_average": os.getloadavg()}}, indent=2))
+                      "machine": machine_now}, indent=2))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ LOCK_INDEX := https://pypi.org/simple
 UV_COMPILE = env -u UV_INDEX -u UV_INDEX_URL -u UV_DEFAULT_INDEX -u UV_EXTRA_INDEX_URL -u UV_FIND_LINKS \
 	$(BIN)/uv pip compile --quiet --no-config --universal --python-version 3.11 --generate-hashes \
 	--index-url $(LOCK_INDEX) --custom-compile-command 'make lock' pyproject.toml
+# The Sentinel tests start sentinels as 'redis-sentinel <conf>' or 'redis-server <conf> --sentinel' (tests/sentinel.py).
+SENTINEL_HINT := Redis Sentinel is missing: install it with 'sudo apt-get install -y redis-sentinel' (Debian/Ubuntu) or 'brew install redis' (macOS); the Sentinel tests are skipped without it
 
 .PHONY: run test lint layers typecheck bench install lock clean
 
@@ -40,6 +42,7 @@ run: install
 
 test: install
 	@command -v redis-server >/dev/null 2>&1 || { echo "$(REDIS_HINT)"; exit 1; }
+	@command -v redis-sentinel >/dev/null 2>&1 || redis-server --sentinel 2>&1 | grep -q Sentinel || echo "$(SENTINEL_HINT)"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultproxy import FaultProxy
 from helpers import TENANTS, Api
 from procs import EmulatorProcess, RedisServer, WebProcess, WorkerProcess
+from sentinel import SentinelCluster, SentinelUnavailable, sentinel_command
 
 from web import create_app
 from worker.core.settings import Settings
@@ -99,6 +101,39 @@ def make_worker(base_env: dict[str, str], run_dir: Path) -> Iterator[Callable[..
     yield start
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def make_proxy() -> Iterator[Callable[[RedisServer], FaultProxy]]:
+    """Start fault-injecting proxies (``tests/faultproxy/``) in front of a Redis; they stop when the test ends."""
+    started: list[FaultProxy] = []
+
+    def start(server: RedisServer) -> FaultProxy:
+        started.append(FaultProxy(server.port).start())
+        return started[-1]
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+@pytest.fixture
+def make_sentinel(tmp_path: Path) -> Iterator[Callable[..., SentinelCluster]]:
+    """Start Sentinel deployments (``tests/sentinel.py``; options as ``SentinelCluster``'s), killed when the test
+    ends; the test is skipped, with the install command, where no binary runs as a sentinel."""
+    started: list[SentinelCluster] = []
+
+    def start(**options: Any) -> SentinelCluster:
+        try:
+            sentinel_command()
+        except SentinelUnavailable as exc:
+            pytest.skip(str(exc))
+        started.append(SentinelCluster(tmp_path / f"sentinel-{len(started)}", **options))
+        return started[-1].start()
+
+    yield start
+    for cluster in started:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,12 +59,13 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
 class RedisServer:
     """A private redis-server the test owns: it can stop, kill and restart it, with AOF if asked."""
 
-    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
+    def __init__(self, workdir: Path, *, appendonly: bool = False, args: Sequence[str] = ()) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is missing: sudo apt-get install -y redis-server")
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.appendonly = appendonly
+        self.args = tuple(args)  # more options, e.g. ("--replicaof", "127.0.0.1", "6379")
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -77,7 +78,7 @@ class RedisServer:
         """Start (or start again, same port and data)."""
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
-                "--maxmemory-policy", "noeviction", "--logfile", str(self.workdir / "redis.log")]
+                "--maxmemory-policy", "noeviction", "--logfile", str(self.workdir / "redis.log"), *self.args]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.client().ping(), timeout=10, what="redis-server")
         return self

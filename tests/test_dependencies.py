@@ -66,10 +66,12 @@ def python_files(*places: str) -> Iterator[Path]:
 
 
 def local_names(*places: str) -> set[str]:
-    """Names that resolve to this repository: its packages, and the modules that tests, benchmarks and
-    scripts import by bare name (their folders are on ``sys.path``); production code imports only packages."""
+    """Names that resolve to this repository: its packages, and the modules and packages that tests,
+    benchmarks and scripts import by bare name (their folders are on ``sys.path``, e.g. ``tests/faultproxy/``);
+    production code imports only packages."""
     names = {p.parent.name for p in ROOT.glob("*/__init__.py")}
-    return names | {path.stem for path in python_files(*(p for p in places if p in DEVELOPMENT))}
+    return names | {path.parent.name if path.name == "__init__.py" else path.stem
+                    for path in python_files(*(p for p in places if p in DEVELOPMENT))}
 
 
 def imported_modules(path: Path) -> Iterator[str]:

@@ -1,4 +1,4 @@
-"""Settings from the environment (``worker/config.py``): defaults, formats, refusals, and processes that
+"""Settings from the environment (``worker/core/settings.py``): defaults, formats, refusals, and processes that
 refuse to start with a bad value.  Expected values are written out, not computed by the code under test."""
 
 from __future__ import annotations

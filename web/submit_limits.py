@@ -8,7 +8,7 @@ at the start of the next); unlike the moving window it keeps no list of timestam
 per tenant for ``1000/minute``).  Its count is an approximation (the previous window is weighted by
 how much of it still overlaps), which is what ``Retry-After`` reports too.
 
-These limits are about what a tenant may *submit*; Gemini's own limits are ``worker.limiter``'s.
+These limits are about what a tenant may *submit*; Gemini's own limits are ``worker.store.limiter``'s.
 """
 
 from __future__ import annotations
